@@ -1,0 +1,112 @@
+//! reserve-stock: hold units for a while, read a hold, release it.
+//!
+//! `POST /reservations`, `GET /reservations/{id}`, `DELETE /reservations/{id}`.
+
+use std::sync::Arc;
+
+use lambda_http::http::Method;
+use lambda_http::{Body, Request, Response};
+use serde::Deserialize;
+use stockroom::domain::{
+    CustomerId, HoldDuration, Lines, Reservation, ReservationId, ReservationStatus, Timestamp,
+};
+use stockroom::http::{self, json_body};
+use stockroom::idempotency::{IdempotencyKey, Recorded, RequestKey};
+use stockroom::store::{EndHold, PlaceHold, ReadReservation};
+use stockroom::{Clock, Error, Result};
+
+#[derive(Debug, Deserialize)]
+struct NewReservation {
+    lines: Lines,
+    customer_id: Option<CustomerId>,
+    campaign_id: Option<serde_json::Value>,
+    hold_seconds: Option<HoldDuration>,
+}
+
+pub struct ReserveStock<S> {
+    store: S,
+    clock: Arc<dyn Clock>,
+}
+
+impl<S: PlaceHold + ReadReservation + EndHold> ReserveStock<S> {
+    pub fn new(store: S, clock: Arc<dyn Clock>) -> Self {
+        Self { store, clock }
+    }
+
+    pub async fn handle(&self, req: Request) -> Response<Body> {
+        http::respond(self.route(&req).await)
+    }
+
+    async fn route(&self, req: &Request) -> Result<Response<Body>> {
+        match http::segments(req)[..] {
+            ["reservations"] => {
+                if !http::is(req, &Method::POST) {
+                    return Err(http::method_not_allowed(req, &["POST"]));
+                }
+                self.reserve(req).await
+            }
+            ["reservations", id] => {
+                let method = req.method().clone();
+                if method != Method::GET && method != Method::DELETE {
+                    return Err(http::method_not_allowed(req, &["GET", "DELETE"]));
+                }
+                let id = ReservationId::parse(id)
+                    .map_err(|_| Error::ReservationNotFound(id.to_owned()))?;
+                if method == Method::GET {
+                    self.get(id).await
+                } else {
+                    self.release(id).await
+                }
+            }
+            _ => Err(http::route_not_found(req)),
+        }
+    }
+
+    async fn reserve(&self, req: &Request) -> Result<Response<Body>> {
+        let key = IdempotencyKey::from_headers(req.headers())?;
+        let body = json_body::<NewReservation>(req)?;
+        let request = body.value;
+        if request.campaign_id.is_some() {
+            return Err(Error::InvalidRequest(
+                "campaign_id is not supported by this version".into(),
+            ));
+        }
+        let scope = http::route_scope(req);
+        let caller = http::caller(req);
+        let now = Timestamp::new(self.clock.now());
+        let hold = request.hold_seconds.unwrap_or_default();
+        let reservation = Reservation {
+            reservation_id: ReservationId::from_ulid(
+                RequestKey { route: &scope, caller: &caller, key: &key }.derive(),
+            ),
+            status: ReservationStatus::Held,
+            lines: request.lines,
+            customer_id: request.customer_id,
+            campaign_id: None,
+            expires_at: now.plus(hold.seconds()),
+            created_at: now,
+            order_id: None,
+            allocations: Vec::new(),
+        };
+        match self.store.place_hold(reservation, &body.fingerprint).await? {
+            Recorded::Created(reservation) => {
+                tracing::info!(reservation_id = %reservation.reservation_id, "reserved");
+                Ok(http::json(201, &reservation))
+            }
+            Recorded::Existing(first) => Ok(http::replay(first.replay(&body.fingerprint)?)),
+        }
+    }
+
+    async fn get(&self, id: ReservationId) -> Result<Response<Body>> {
+        match self.store.reservation(&id).await? {
+            Some(reservation) => Ok(http::json(200, &reservation)),
+            None => Err(Error::ReservationNotFound(id.to_string())),
+        }
+    }
+
+    async fn release(&self, id: ReservationId) -> Result<Response<Body>> {
+        let now = Timestamp::new(self.clock.now());
+        let reservation = self.store.end_hold(&id, ReservationStatus::Released, now).await?;
+        Ok(http::json(200, &reservation))
+    }
+}

@@ -1,0 +1,74 @@
+"""Reads template.yaml and prints, as JSON, the table and queues it declares.
+
+The local run and the tests create their resources from this, so the template stays the
+only description of the table's keys, its index and the queues' redrive settings.
+"""
+
+import json
+import sys
+from pathlib import Path
+
+import yaml
+
+
+class TemplateLoader(yaml.SafeLoader):
+    """SafeLoader that keeps CloudFormation short-form tags (!Ref, !GetAtt, ...) as data."""
+
+
+def _intrinsic(loader, tag_suffix, node):
+    if isinstance(node, yaml.ScalarNode):
+        value = loader.construct_scalar(node)
+    elif isinstance(node, yaml.SequenceNode):
+        value = loader.construct_sequence(node, deep=True)
+    else:
+        value = loader.construct_mapping(node, deep=True)
+    return {tag_suffix: value}
+
+
+TemplateLoader.add_multi_constructor("!", _intrinsic)
+
+
+def resources(template):
+    table = None
+    queues = {}
+    for logical_id, resource in template["Resources"].items():
+        kind = resource["Type"]
+        props = resource.get("Properties", {})
+        if kind == "AWS::DynamoDB::Table":
+            if table is not None:
+                sys.exit("template.yaml declares more than one table")
+            table = {
+                "attribute_definitions": props["AttributeDefinitions"],
+                "key_schema": props["KeySchema"],
+                "global_secondary_indexes": props.get("GlobalSecondaryIndexes", []),
+                "ttl_attribute": props.get("TimeToLiveSpecification", {}).get(
+                    "AttributeName"
+                ),
+            }
+        elif kind == "AWS::SQS::Queue":
+            redrive = props.get("RedrivePolicy")
+            queues[logical_id] = {
+                "visibility_timeout": props.get("VisibilityTimeout", 30),
+                "message_retention_period": props.get("MessageRetentionPeriod", 345600),
+                "dead_letter_queue": (
+                    redrive["deadLetterTargetArn"]["GetAtt"].split(".")[0]
+                    if redrive
+                    else None
+                ),
+                "max_receive_count": redrive["maxReceiveCount"] if redrive else None,
+            }
+    if table is None:
+        sys.exit("template.yaml declares no table")
+    return {"table": table, "queues": queues}
+
+
+def main():
+    path = Path(sys.argv[1]) if len(sys.argv) > 1 else Path(__file__).parent.parent / "template.yaml"
+    with path.open() as f:
+        template = yaml.load(f, Loader=TemplateLoader)
+    json.dump(resources(template), sys.stdout, indent=2)
+    print()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,104 @@
+//! Prefixed identifiers: `res_` plus 26 Crockford base32 characters (the ULID alphabet).
+//!
+//! Ids of records created by a request are derived from the request's idempotency key
+//! (see `idempotency::RequestKey::derive`) so that a retry lands on the same item; ids of
+//! records nobody asked for by key are fresh ULIDs and sort by creation time.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+use ulid::Ulid;
+
+use super::Invalid;
+
+macro_rules! prefixed_id {
+    ($(#[$doc:meta])* $name:ident, $prefix:literal) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+        #[serde(try_from = "String", into = "String")]
+        pub struct $name(String);
+
+        impl $name {
+            pub const PREFIX: &'static str = $prefix;
+
+            pub fn parse(value: &str) -> Result<Self, Invalid> {
+                value
+                    .strip_prefix(Self::PREFIX)
+                    .and_then(|rest| Ulid::from_string(rest).ok())
+                    .map(Self::from_ulid)
+                    .ok_or_else(|| {
+                        Invalid::new(format!(
+                            "{} ids look like {}01J9Z3K8Q4W6N2V5T7R0XGHPBM",
+                            stringify!($name),
+                            Self::PREFIX
+                        ))
+                    })
+            }
+
+            pub fn from_ulid(ulid: Ulid) -> Self {
+                Self(format!("{}{}", Self::PREFIX, ulid))
+            }
+
+            /// A fresh, time-sortable id.
+            pub fn generate() -> Self {
+                Self::from_ulid(Ulid::generate())
+            }
+
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl TryFrom<String> for $name {
+            type Error = Invalid;
+            fn try_from(value: String) -> Result<Self, Invalid> {
+                Self::parse(&value)
+            }
+        }
+
+        impl From<$name> for String {
+            fn from(id: $name) -> String {
+                id.0
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+    };
+}
+
+prefixed_id!(
+    /// A hold on stock.
+    ReservationId,
+    "res_"
+);
+prefixed_id!(
+    /// One change of a sku's on-hand stock by an administrator.
+    AdjustmentId,
+    "adj_"
+);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trips_and_rejects_foreign_prefixes() {
+        let id = ReservationId::generate();
+        assert_eq!(ReservationId::parse(id.as_str()).unwrap(), id);
+        assert!(ReservationId::parse(&id.as_str().replace("res_", "adj_")).is_err());
+        assert!(ReservationId::parse("res_").is_err());
+        assert!(ReservationId::parse("res_01J9Z3K8Q4W6N2V5T7R0XGHPB!").is_err());
+    }
+
+    #[test]
+    fn generated_ids_sort_by_time() {
+        let a = AdjustmentId::generate();
+        std::thread::sleep(std::time::Duration::from_millis(2));
+        let b = AdjustmentId::generate();
+        assert!(a < b);
+    }
+}

@@ -1,0 +1,31 @@
+//! The stockroom domain: parsed input types and the stock rules. No I/O here.
+
+mod ids;
+mod quantity;
+mod reservation;
+mod sku;
+mod stock;
+mod timestamp;
+
+pub use ids::{AdjustmentId, ReservationId};
+pub use quantity::{Delta, OnHand, Quantity};
+pub use reservation::{
+    Allocation, CustomerId, HoldDuration, Line, Lines, Reservation, ReservationStatus,
+};
+pub use sku::Sku;
+pub use stock::{plan_decrement, ShardCount, ShardStock, StockLevels, Take};
+pub use timestamp::Timestamp;
+
+/// A rule the input broke; becomes a 400 `invalid_request`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct Invalid(pub String);
+
+impl Invalid {
+    pub fn new(message: impl Into<String>) -> Self {
+        Self(message.into())
+    }
+}
+
+mod adjustment;
+pub use adjustment::{Adjustment, Reason};

@@ -1,0 +1,221 @@
+use serde::{Deserialize, Serialize};
+
+use super::{Invalid, Quantity, ReservationId, Sku, Take, Timestamp};
+
+/// Who a reservation or order is for, as the shop knows them: 1 to 128 visible ASCII characters.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct CustomerId(String);
+
+impl CustomerId {
+    pub fn parse(text: &str) -> Result<Self, Invalid> {
+        if (1..=128).contains(&text.len()) && text.bytes().all(|b| (0x21..=0x7e).contains(&b)) {
+            Ok(Self(text.to_owned()))
+        } else {
+            Err(Invalid::new(
+                "customer_id must be 1 to 128 visible ASCII characters",
+            ))
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl TryFrom<String> for CustomerId {
+    type Error = Invalid;
+    fn try_from(value: String) -> Result<Self, Invalid> {
+        Self::parse(&value)
+    }
+}
+
+impl From<CustomerId> for String {
+    fn from(c: CustomerId) -> String {
+        c.0
+    }
+}
+
+/// One sku and how many of it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Line {
+    pub sku: Sku,
+    pub quantity: Quantity,
+}
+
+/// The lines of one request: 1 to 25, each sku at most once.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "Vec<Line>", into = "Vec<Line>")]
+pub struct Lines(Vec<Line>);
+
+impl Lines {
+    pub const MAX: usize = 25;
+
+    pub fn iter(&self) -> std::slice::Iter<'_, Line> {
+        self.0.iter()
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl TryFrom<Vec<Line>> for Lines {
+    type Error = Invalid;
+    fn try_from(lines: Vec<Line>) -> Result<Self, Invalid> {
+        if lines.is_empty() || lines.len() > Self::MAX {
+            return Err(Invalid::new(format!(
+                "lines must hold 1 to {} entries",
+                Self::MAX
+            )));
+        }
+        let mut seen = std::collections::BTreeSet::new();
+        if let Some(dup) = lines.iter().find(|l| !seen.insert(&l.sku)) {
+            return Err(Invalid::new(format!(
+                "sku {} appears on more than one line",
+                dup.sku
+            )));
+        }
+        Ok(Self(lines))
+    }
+}
+
+impl From<Lines> for Vec<Line> {
+    fn from(lines: Lines) -> Self {
+        lines.0
+    }
+}
+
+/// How long a reservation holds its units: 60..=3600 seconds, 900 unless asked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "serde_json::Number", into = "u32")]
+pub struct HoldDuration(u32);
+
+impl HoldDuration {
+    pub fn seconds(self) -> u32 {
+        self.0
+    }
+}
+
+impl Default for HoldDuration {
+    fn default() -> Self {
+        Self(900)
+    }
+}
+
+impl TryFrom<serde_json::Number> for HoldDuration {
+    type Error = Invalid;
+    fn try_from(n: serde_json::Number) -> Result<Self, Invalid> {
+        match n.as_u64() {
+            Some(s @ 60..=3600) => Ok(Self(s as u32)),
+            _ => Err(Invalid::new(
+                "hold_seconds must be an integer from 60 to 3600",
+            )),
+        }
+    }
+}
+
+impl From<HoldDuration> for u32 {
+    fn from(d: HoldDuration) -> u32 {
+        d.0
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum ReservationStatus {
+    Held,
+    Committed,
+    Released,
+    Expired,
+}
+
+impl ReservationStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Held => "HELD",
+            Self::Committed => "COMMITTED",
+            Self::Released => "RELEASED",
+            Self::Expired => "EXPIRED",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        [Self::Held, Self::Committed, Self::Released, Self::Expired]
+            .into_iter()
+            .find(|s| s.as_str() == text)
+    }
+}
+
+/// Units of one line taken from one shard: what releasing or committing must give back.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Allocation {
+    pub sku: Sku,
+    #[serde(flatten)]
+    pub take: Take,
+}
+
+/// A hold on stock, as the API shows it; `allocations` say which shards hold the units.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Reservation {
+    pub reservation_id: ReservationId,
+    pub status: ReservationStatus,
+    pub lines: Lines,
+    pub customer_id: Option<CustomerId>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub campaign_id: Option<String>,
+    pub expires_at: Timestamp,
+    pub created_at: Timestamp,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub order_id: Option<String>,
+    #[serde(skip)]
+    pub allocations: Vec<Allocation>,
+}
+
+impl Reservation {
+    /// Past its hold: it can no longer be committed, whether or not the sweep has run.
+    pub fn is_overdue(&self, now: Timestamp) -> bool {
+        self.status == ReservationStatus::Held && now >= self.expires_at
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lines(json: &str) -> Result<Lines, serde_json::Error> {
+        serde_json::from_str(json)
+    }
+
+    #[test]
+    fn lines_need_one_to_25_distinct_skus() {
+        assert!(lines("[]").is_err());
+        let many: Vec<String> = (0..26)
+            .map(|i| format!(r#"{{"sku":"s{i}","quantity":1}}"#))
+            .collect();
+        assert!(lines(&format!("[{}]", many.join(","))).is_err());
+        assert!(lines(&format!("[{}]", many[..25].join(","))).is_ok());
+        let err = lines(r#"[{"sku":"a","quantity":1},{"sku":"a","quantity":2}]"#).unwrap_err();
+        assert!(err.to_string().contains("more than one line"));
+    }
+
+    #[test]
+    fn hold_seconds_bounds() {
+        assert!(serde_json::from_str::<HoldDuration>("59").is_err());
+        assert!(serde_json::from_str::<HoldDuration>("3601").is_err());
+        assert_eq!(serde_json::from_str::<HoldDuration>("60").unwrap().seconds(), 60);
+        assert_eq!(HoldDuration::default().seconds(), 900);
+    }
+
+    #[test]
+    fn status_text_round_trips() {
+        for s in ["HELD", "COMMITTED", "RELEASED", "EXPIRED"] {
+            assert_eq!(ReservationStatus::parse(s).unwrap().as_str(), s);
+        }
+        assert_eq!(ReservationStatus::parse("held"), None);
+    }
+}

@@ -1,0 +1,163 @@
+//! Stock levels and the rule for taking units from a sku's shards.
+
+use serde::Serialize;
+
+use super::{Invalid, Sku, Timestamp};
+
+/// How many stock items a sku's units are spread over (1..=64). One item takes roughly
+/// 1000 writes per second on DynamoDB; shards multiply that ceiling for a hot sku.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+pub struct ShardCount(u16);
+
+impl ShardCount {
+    pub const MAX: u16 = 64;
+    pub const ONE: Self = Self(1);
+
+    pub fn new(value: u64) -> Result<Self, Invalid> {
+        if (1..=u64::from(Self::MAX)).contains(&value) {
+            Ok(Self(value as u16))
+        } else {
+            Err(Invalid::new(format!("shards must be from 1 to {}", Self::MAX)))
+        }
+    }
+
+    pub fn get(self) -> u16 {
+        self.0
+    }
+}
+
+/// The counters of one stock item of a sku.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ShardStock {
+    pub shard: u16,
+    pub available: u64,
+    pub reserved: u64,
+    pub sold: u64,
+}
+
+/// Units to move on one shard.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct Take {
+    pub shard: u16,
+    pub quantity: u64,
+}
+
+/// Where to take `quantity` available units from: the first shard, going round from
+/// `start`, that holds them all; failing that, a split over as few shards as the same
+/// walk needs. `None` when the shards together hold too few.
+pub fn plan_decrement(shards: &[ShardStock], quantity: u64, start: usize) -> Option<Vec<Take>> {
+    let total: u64 = shards.iter().map(|s| s.available).sum();
+    if quantity == 0 || total < quantity {
+        return None;
+    }
+    let n = shards.len();
+    let walk = || (0..n).map(|i| &shards[(start + i) % n]);
+    if let Some(whole) = walk().find(|s| s.available >= quantity) {
+        return Some(vec![Take {
+            shard: whole.shard,
+            quantity,
+        }]);
+    }
+    let mut left = quantity;
+    let mut takes = Vec::new();
+    for s in walk().filter(|s| s.available > 0) {
+        let q = left.min(s.available);
+        takes.push(Take {
+            shard: s.shard,
+            quantity: q,
+        });
+        left -= q;
+        if left == 0 {
+            break;
+        }
+    }
+    Some(takes)
+}
+
+/// What `GET /skus/{sku}` shows: the sums over every shard.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct StockLevels {
+    pub sku: Sku,
+    pub on_hand: u64,
+    pub available: u64,
+    pub reserved: u64,
+    pub sold: u64,
+    pub shards: u16,
+    pub updated_at: Timestamp,
+}
+
+impl StockLevels {
+    pub fn sum(sku: Sku, shards: &[ShardStock], updated_at: Timestamp) -> Self {
+        let (available, reserved, sold) = shards.iter().fold((0, 0, 0), |(a, r, s), x| {
+            (a + x.available, r + x.reserved, s + x.sold)
+        });
+        Self {
+            sku,
+            on_hand: available + reserved + sold,
+            available,
+            reserved,
+            sold,
+            shards: shards.len() as u16,
+            updated_at,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn shards(available: &[u64]) -> Vec<ShardStock> {
+        available
+            .iter()
+            .enumerate()
+            .map(|(i, &a)| ShardStock {
+                shard: i as u16,
+                available: a,
+                ..Default::default()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn prefers_one_shard_that_holds_everything() {
+        let plan = plan_decrement(&shards(&[1, 5, 9]), 4, 0).unwrap();
+        assert_eq!(plan, vec![Take { shard: 1, quantity: 4 }]);
+    }
+
+    #[test]
+    fn splits_when_no_single_shard_is_enough() {
+        let plan = plan_decrement(&shards(&[2, 0, 3]), 5, 1).unwrap();
+        assert_eq!(
+            plan,
+            vec![Take { shard: 2, quantity: 3 }, Take { shard: 0, quantity: 2 }]
+        );
+    }
+
+    #[test]
+    fn refuses_more_than_the_sum() {
+        assert_eq!(plan_decrement(&shards(&[2, 2]), 5, 0), None);
+    }
+
+    proptest! {
+        #[test]
+        fn a_plan_takes_exactly_the_quantity_and_never_more_than_a_shard_has(
+            available in proptest::collection::vec(0u64..20, 1..16),
+            quantity in 1u64..100,
+            start in 0usize..16,
+        ) {
+            let stock = shards(&available);
+            match plan_decrement(&stock, quantity, start) {
+                None => prop_assert!(available.iter().sum::<u64>() < quantity),
+                Some(plan) => {
+                    prop_assert_eq!(plan.iter().map(|t| t.quantity).sum::<u64>(), quantity);
+                    for t in &plan {
+                        prop_assert!(t.quantity > 0);
+                        prop_assert!(t.quantity <= available[t.shard as usize]);
+                    }
+                }
+            }
+        }
+    }
+}

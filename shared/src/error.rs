@@ -1,0 +1,177 @@
+//! The one error type of stockroom and its one mapping to RFC 9457 problems.
+
+use serde_json::{json, Map, Value};
+
+use crate::domain::{Invalid, ReservationId, Sku};
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("{0}")]
+    InvalidRequest(String),
+    #[error("this request needs an Idempotency-Key header of 1 to 255 visible ASCII characters")]
+    IdempotencyKeyRequired,
+    #[error("this Idempotency-Key was already used with a different request body")]
+    IdempotencyKeyReused,
+    #[error("a request with this Idempotency-Key is still being processed; retry shortly")]
+    RequestInProgress,
+    #[error("the request body is larger than {limit} bytes")]
+    PayloadTooLarge { limit: usize },
+    #[error("no route for {method} {path}")]
+    RouteNotFound { method: String, path: String },
+    #[error("{method} is not allowed here; allowed: {}", allow.join(", "))]
+    MethodNotAllowed {
+        method: String,
+        allow: Vec<&'static str>,
+    },
+    #[error("sku {0} does not exist")]
+    SkuNotFound(Sku),
+    #[error("not enough stock of sku {sku}")]
+    InsufficientStock { sku: Sku },
+    #[error("reservation {0} does not exist")]
+    ReservationNotFound(String),
+    #[error("reservation {0} is already committed to an order")]
+    ReservationCommitted(ReservationId),
+    #[error("too many concurrent updates of the same stock; retry shortly")]
+    Contention,
+    #[error("storage failed: {message}")]
+    Store { message: String, retryable: bool },
+    #[error("configuration: {0}")]
+    Config(String),
+}
+
+impl From<Invalid> for Error {
+    fn from(invalid: Invalid) -> Self {
+        Error::InvalidRequest(invalid.0)
+    }
+}
+
+/// An RFC 9457 problem: status, machine-readable `code`, and the members that go with it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Problem {
+    pub status: u16,
+    pub code: &'static str,
+    pub body: Value,
+    pub retry_after: Option<u32>,
+    pub allow: Option<String>,
+}
+
+impl Error {
+    fn status_and_code(&self) -> (u16, &'static str) {
+        match self {
+            Error::InvalidRequest(_) => (400, "invalid_request"),
+            Error::IdempotencyKeyRequired => (400, "idempotency_key_required"),
+            Error::IdempotencyKeyReused => (422, "idempotency_key_reused"),
+            Error::RequestInProgress => (409, "request_in_progress"),
+            Error::PayloadTooLarge { .. } => (413, "payload_too_large"),
+            Error::RouteNotFound { .. } => (404, "route_not_found"),
+            Error::MethodNotAllowed { .. } => (405, "method_not_allowed"),
+            Error::SkuNotFound(_) => (404, "sku_not_found"),
+            Error::InsufficientStock { .. } => (409, "insufficient_stock"),
+            Error::ReservationNotFound(_) => (404, "reservation_not_found"),
+            Error::ReservationCommitted(_) => (409, "reservation_committed"),
+            Error::Contention => (503, "contention"),
+            Error::Store { retryable: true, .. } => (503, "service_unavailable"),
+            Error::Store { .. } | Error::Config(_) => (500, "internal_error"),
+        }
+    }
+
+    /// Whether trying the same request again later may succeed.
+    pub fn is_retryable(&self) -> bool {
+        matches!(
+            self,
+            Error::RequestInProgress | Error::Contention | Error::Store { retryable: true, .. }
+        )
+    }
+
+    pub fn problem(&self) -> Problem {
+        let (status, code) = self.status_and_code();
+        let title = http_title(status);
+        // Internal details stay in the logs, not in the answer.
+        let detail = if status >= 500 && !self.is_retryable() {
+            "an internal error occurred".to_owned()
+        } else {
+            self.to_string()
+        };
+        let mut body = Map::new();
+        body.insert("type".into(), json!(format!("/problems/{code}")));
+        body.insert("title".into(), json!(title));
+        body.insert("status".into(), json!(status));
+        body.insert("detail".into(), json!(detail));
+        body.insert("code".into(), json!(code));
+        match self {
+            Error::SkuNotFound(sku) | Error::InsufficientStock { sku } => {
+                body.insert("sku".into(), json!(sku));
+            }
+            Error::ReservationNotFound(id) => {
+                body.insert("reservation_id".into(), json!(id));
+            }
+            Error::ReservationCommitted(id) => {
+                body.insert("reservation_id".into(), json!(id));
+            }
+            _ => {}
+        }
+        Problem {
+            status,
+            code,
+            body: Value::Object(body),
+            retry_after: self.is_retryable().then_some(1),
+            allow: match self {
+                Error::MethodNotAllowed { allow, .. } => Some(allow.join(", ")),
+                _ => None,
+            },
+        }
+    }
+}
+
+fn http_title(status: u16) -> &'static str {
+    match status {
+        400 => "Bad Request",
+        404 => "Not Found",
+        405 => "Method Not Allowed",
+        409 => "Conflict",
+        413 => "Content Too Large",
+        422 => "Unprocessable Content",
+        503 => "Service Unavailable",
+        _ => "Internal Server Error",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn insufficient_stock_names_the_sku() {
+        let sku = Sku::parse("tea").unwrap();
+        let p = Error::InsufficientStock { sku }.problem();
+        assert_eq!((p.status, p.code), (409, "insufficient_stock"));
+        assert_eq!(p.body["sku"], "tea");
+        assert_eq!(p.body["code"], "insufficient_stock");
+        assert_eq!(p.body["type"], "/problems/insufficient_stock");
+    }
+
+    #[test]
+    fn internal_details_are_not_shown_but_retryable_ones_say_retry() {
+        let p = Error::Store {
+            message: "secret table arn".into(),
+            retryable: false,
+        }
+        .problem();
+        assert_eq!(p.status, 500);
+        assert!(!p.body["detail"].as_str().unwrap().contains("secret"));
+        let p = Error::Contention.problem();
+        assert_eq!((p.status, p.retry_after), (503, Some(1)));
+    }
+
+    #[test]
+    fn method_not_allowed_lists_allowed_methods() {
+        let p = Error::MethodNotAllowed {
+            method: "PATCH".into(),
+            allow: vec!["GET", "PUT"],
+        }
+        .problem();
+        assert_eq!(p.allow.as_deref(), Some("GET, PUT"));
+    }
+}

@@ -1,0 +1,138 @@
+//! HTTP plumbing shared by the API functions: reading JSON bodies within limits,
+//! writing JSON and problem responses, and telling who the caller is.
+
+use lambda_http::http::{header, HeaderValue, Method, StatusCode};
+use lambda_http::{Body, Request, RequestExt, Response};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::error::{Error, Result};
+use crate::idempotency::{fingerprint, RecordedRequest, REPLAYED_HEADER};
+
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
+/// A parsed JSON body and the fingerprint of what was sent.
+pub struct JsonBody<T> {
+    pub value: T,
+    pub fingerprint: String,
+}
+
+/// Reads the body as `T`: at most 64 KiB, valid JSON, the right shape.
+pub fn json_body<T: DeserializeOwned>(req: &Request) -> Result<JsonBody<T>> {
+    let bytes: &[u8] = req.body().as_ref();
+    if bytes.len() > MAX_BODY_BYTES {
+        return Err(Error::PayloadTooLarge {
+            limit: MAX_BODY_BYTES,
+        });
+    }
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Err(Error::InvalidRequest("a JSON body is required".into()));
+    }
+    let raw: Value = serde_json::from_slice(bytes)
+        .map_err(|e| Error::InvalidRequest(format!("the body is not valid JSON: {e}")))?;
+    if !raw.is_object() {
+        return Err(Error::InvalidRequest("the body must be a JSON object".into()));
+    }
+    let value = T::deserialize(&raw).map_err(|e| Error::InvalidRequest(e.to_string()))?;
+    Ok(JsonBody {
+        value,
+        fingerprint: fingerprint(&raw),
+    })
+}
+
+pub fn json<T: Serialize>(status: u16, value: &T) -> Response<Body> {
+    let body = serde_json::to_string(value).unwrap_or_else(|_| "{}".into());
+    raw_json(status, body, "application/json")
+}
+
+fn raw_json(status: u16, body: String, content_type: &'static str) -> Response<Body> {
+    let mut response = Response::new(Body::Text(body));
+    *response.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
+    response
+        .headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    response
+}
+
+/// The response a recorded request got the first time, marked as a replay.
+pub fn replay(recorded: RecordedRequest) -> Response<Body> {
+    let mut response = raw_json(recorded.status, recorded.body, "application/json");
+    response
+        .headers_mut()
+        .insert(REPLAYED_HEADER, HeaderValue::from_static("true"));
+    response
+}
+
+/// The RFC 9457 answer for an error, logged at a level that matches who is at fault.
+pub fn problem(error: &Error) -> Response<Body> {
+    let p = error.problem();
+    if p.status >= 500 {
+        tracing::error!(code = p.code, error = %error, "request failed");
+    } else {
+        tracing::info!(code = p.code, status = p.status, "request rejected");
+    }
+    let mut response = raw_json(p.status, p.body.to_string(), "application/problem+json");
+    if let Some(seconds) = p.retry_after {
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+    }
+    if let Some(allow) = p.allow.and_then(|a| HeaderValue::from_str(&a).ok()) {
+        response.headers_mut().insert(header::ALLOW, allow);
+    }
+    response
+}
+
+/// Turns a handler's result into the response, whatever happened.
+pub fn respond(result: Result<Response<Body>>) -> Response<Body> {
+    result.unwrap_or_else(|e| problem(&e))
+}
+
+/// The path split into its segments, without empty ones (`/skus/a/` is `["skus", "a"]`).
+pub fn segments(req: &Request) -> Vec<&str> {
+    req.uri()
+        .path()
+        .split('/')
+        .filter(|s| !s.is_empty())
+        .collect()
+}
+
+pub fn route_not_found(req: &Request) -> Error {
+    Error::RouteNotFound {
+        method: req.method().to_string(),
+        path: req.uri().path().to_owned(),
+    }
+}
+
+pub fn method_not_allowed(req: &Request, allow: &[&'static str]) -> Error {
+    Error::MethodNotAllowed {
+        method: req.method().to_string(),
+        allow: allow.to_vec(),
+    }
+}
+
+/// The method and concrete path, the scope of an idempotency key.
+pub fn route_scope(req: &Request) -> String {
+    format!("{} {}", req.method(), req.uri().path())
+}
+
+pub fn is(req: &Request, method: &Method) -> bool {
+    req.method() == method
+}
+
+/// Who is calling: the JWT subject or IAM principal API Gateway vouches for, or
+/// `anonymous` where the route is open (locally, or with no authorizer configured).
+pub fn caller(req: &Request) -> String {
+    use lambda_http::request::RequestContext;
+    let from_context = match req.request_context_ref() {
+        Some(RequestContext::ApiGatewayV2(ctx)) => ctx.authorizer.as_ref().and_then(|a| {
+            a.jwt
+                .as_ref()
+                .and_then(|jwt| jwt.claims.get("sub").cloned())
+                .or_else(|| a.iam.as_ref().and_then(|iam| iam.user_arn.clone()))
+        }),
+        _ => None,
+    };
+    from_context.unwrap_or_else(|| "anonymous".to_owned())
+}

@@ -1,0 +1,16 @@
+//! Everything the stockroom functions share: the domain (plain Rust, no AWS types), the
+//! ports the functions talk to and their DynamoDB/SQS adapters, idempotency, config,
+//! telemetry and the one mapping from errors to RFC 9457 problem responses.
+
+pub mod clock;
+pub mod config;
+pub mod domain;
+pub mod error;
+pub mod http;
+pub mod idempotency;
+pub mod store;
+pub mod telemetry;
+
+pub use clock::{Clock, SystemClock};
+pub use config::Config;
+pub use error::{Error, Result};

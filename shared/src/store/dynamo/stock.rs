@@ -1,0 +1,361 @@
+//! Stock levels, setting on_hand and adjustments.
+
+use async_trait::async_trait;
+use aws_sdk_dynamodb::types::{Put, TransactWriteItem, Update};
+
+use super::codec::{get_n, get_parsed, get_s, n, s, to_json, values, Attributes};
+use super::{keys, store_error, Cancel, DynamoStore, Transaction, ATTEMPTS};
+use crate::domain::{
+    plan_decrement, Adjustment, AdjustmentId, Reason, ShardCount, ShardStock, Sku, StockLevels,
+    Take, Timestamp,
+};
+use crate::error::{Error, Result};
+use crate::idempotency::{Recorded, RecordedRequest};
+use crate::store::{AdjustStock, ReadStock, SetStock, StockSet};
+
+/// A sku as one consistent read saw it.
+#[derive(Debug, Clone)]
+pub(super) struct SkuSnapshot {
+    pub on_hand: u64,
+    pub shards: Vec<ShardStock>,
+    pub updated_at: Timestamp,
+}
+
+impl SkuSnapshot {
+    pub fn levels(&self, sku: &Sku) -> StockLevels {
+        StockLevels::sum(sku.clone(), &self.shards, self.updated_at)
+    }
+
+    fn after(&self, takes: &[Take], sign: i64, at: Timestamp) -> Self {
+        let mut next = self.clone();
+        for t in takes {
+            if let Some(shard) = next.shards.iter_mut().find(|s| s.shard == t.shard) {
+                shard.available = shard.available.saturating_add_signed(sign * t.quantity as i64);
+            }
+        }
+        next.on_hand = next.on_hand.saturating_add_signed(sign * takes.iter().map(|t| t.quantity as i64).sum::<i64>());
+        next.updated_at = at;
+        next
+    }
+}
+
+pub(super) fn random_start(n: usize) -> usize {
+    if n <= 1 {
+        0
+    } else {
+        rand::random_range(0..n)
+    }
+}
+
+/// `#name` in an expression always stands for the attribute `name` (for reserved words
+/// such as `status` and `ttl`).
+fn placeholder_names(expressions: &[&str]) -> Option<std::collections::HashMap<String, String>> {
+    let names: std::collections::HashMap<String, String> = expressions
+        .iter()
+        .flat_map(|e| e.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '#')))
+        .filter_map(|token| token.strip_prefix('#').map(|name| (token.to_owned(), name.to_owned())))
+        .collect();
+    (!names.is_empty()).then_some(names)
+}
+
+pub(super) fn build<T, E: std::fmt::Display>(what: &str, built: Result<T, E>) -> Result<T> {
+    built.map_err(|e| Error::Store {
+        message: format!("building {what}: {e}"),
+        retryable: false,
+    })
+}
+
+/// The idempotency members every request-created record carries.
+pub(super) fn recorded_attributes(item: &mut Attributes, fingerprint: &str, status: u16, body: String) {
+    item.insert("request_hash".into(), s(fingerprint));
+    item.insert("response_status".into(), n(status));
+    item.insert("response_body".into(), s(body));
+}
+
+pub(super) fn recorded_request(item: &Attributes) -> Result<RecordedRequest> {
+    Ok(RecordedRequest {
+        fingerprint: get_s(item, "request_hash")?.to_owned(),
+        status: get_n(item, "response_status")?,
+        body: get_s(item, "response_body")?.to_owned(),
+    })
+}
+
+impl DynamoStore {
+    pub(super) async fn snapshot(&self, sku: &Sku) -> Result<Option<SkuSnapshot>> {
+        let out = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("pk = :pk AND sk >= :meta")
+            .expression_attribute_values(":pk", s(keys::sku(sku)))
+            .expression_attribute_values(":meta", s(keys::META))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| store_error("Query", e))?;
+        let mut meta = None;
+        let mut shards = Vec::new();
+        let mut updated_at = None;
+        for item in out.items() {
+            let sk = get_s(item, "sk")?;
+            let at = get_parsed(item, "updated_at", Timestamp::parse)?;
+            updated_at = updated_at.max(Some(at));
+            if sk == keys::META {
+                meta = Some(get_n::<u64>(item, "on_hand")?);
+            } else if let Some(shard) = keys::shard_of(sk) {
+                shards.push(ShardStock {
+                    shard,
+                    available: get_n(item, "available")?,
+                    reserved: get_n(item, "reserved")?,
+                    sold: get_n(item, "sold")?,
+                });
+            }
+        }
+        Ok(meta.zip(updated_at).map(|(on_hand, updated_at)| SkuSnapshot {
+            on_hand,
+            shards,
+            updated_at,
+        }))
+    }
+
+    pub(super) fn update(
+        &self,
+        pk: String,
+        sk: String,
+        expression: &str,
+        condition: &str,
+        values: Attributes,
+    ) -> Result<TransactWriteItem> {
+        let update = build(
+            "update",
+            Update::builder()
+                .table_name(&self.table)
+                .key("pk", s(pk))
+                .key("sk", s(sk))
+                .update_expression(expression)
+                .condition_expression(condition)
+                .set_expression_attribute_names(placeholder_names(&[expression, condition]))
+                .set_expression_attribute_values(Some(values))
+                .build(),
+        )?;
+        Ok(TransactWriteItem::builder().update(update).build())
+    }
+
+    pub(super) fn put_new(&self, item: Attributes) -> Result<TransactWriteItem> {
+        let put = build(
+            "put",
+            Put::builder()
+                .table_name(&self.table)
+                .set_item(Some(item))
+                .condition_expression("attribute_not_exists(pk)")
+                .build(),
+        )?;
+        Ok(TransactWriteItem::builder().put(put).build())
+    }
+
+    /// Adds the delta to the sku's available and on_hand, conditioned on the snapshot's
+    /// on_hand, together with the adjustment record (which remembers the request and its
+    /// answer when it has a `fingerprint`). `Ok(None)` means a race was lost.
+    async fn apply_adjustment(
+        &self,
+        snapshot: &SkuSnapshot,
+        adjustment: &Adjustment,
+        fingerprint: Option<&str>,
+    ) -> Result<Option<Result<SkuSnapshot, AdjustmentFailure>>> {
+        let sku = &adjustment.sku;
+        let count = snapshot.shards.len();
+        let (takes, sign) = if adjustment.delta > 0 {
+            let shard = snapshot.shards[random_start(count)].shard;
+            (vec![Take { shard, quantity: adjustment.delta as u64 }], 1)
+        } else {
+            match plan_decrement(&snapshot.shards, adjustment.delta.unsigned_abs(), random_start(count)) {
+                Some(takes) => (takes, -1),
+                None => return Ok(Some(Err(AdjustmentFailure::Insufficient))),
+            }
+        };
+        let at = adjustment.at.to_string();
+        let mut items = vec![self.update(
+            keys::sku(sku),
+            keys::META.into(),
+            "SET on_hand = :next, updated_at = :at",
+            "on_hand = :seen",
+            values([
+                (":next", n(snapshot.on_hand as i64 + adjustment.delta)),
+                (":seen", n(snapshot.on_hand)),
+                (":at", s(&at)),
+            ]),
+        )?];
+        for take in &takes {
+            let (expression, condition) = if sign > 0 {
+                ("SET available = available + :q, updated_at = :at", "attribute_exists(pk)")
+            } else {
+                ("SET available = available - :q, updated_at = :at", "available >= :q")
+            };
+            items.push(self.update(
+                keys::sku(sku),
+                keys::stock(take.shard),
+                expression,
+                condition,
+                values([(":q", n(take.quantity)), (":at", s(&at))]),
+            )?);
+        }
+        let next = snapshot.after(&takes, sign, adjustment.at);
+        let mut record = self.adjustment_item(adjustment);
+        if let Some(fingerprint) = fingerprint {
+            recorded_attributes(&mut record, fingerprint, 200, to_json(&next.levels(sku)));
+        }
+        let record_index = items.len();
+        items.push(self.put_new(record)?);
+        Ok(match self.transact(items).await? {
+            Transaction::Committed => Some(Ok(next)),
+            outcome if outcome.reason(record_index) == Cancel::ConditionFailed => {
+                Some(Err(AdjustmentFailure::RecordExists))
+            }
+            _ => None,
+        })
+    }
+
+    fn adjustment_item(&self, adjustment: &Adjustment) -> Attributes {
+        values([
+            ("pk", s(keys::sku(&adjustment.sku))),
+            ("sk", s(keys::adjustment(&adjustment.id))),
+            ("entity", s("adjustment")),
+            ("adjustment_id", s(adjustment.id.as_str())),
+            ("delta", n(adjustment.delta)),
+            ("reason", s(adjustment.reason.as_str())),
+            ("created_at", s(adjustment.at.to_string())),
+        ])
+    }
+
+    async fn recorded_adjustment(&self, adjustment: &Adjustment) -> Result<Option<RecordedRequest>> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", s(keys::sku(&adjustment.sku)))
+            .key("sk", s(keys::adjustment(&adjustment.id)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| store_error("GetItem", e))?;
+        out.item().map(recorded_request).transpose()
+    }
+
+    async fn create_sku(&self, sku: &Sku, on_hand: u64, shards: ShardCount, at: Timestamp) -> Result<bool> {
+        let at_text = at.to_string();
+        let count = u64::from(shards.get());
+        let mut items = vec![self.put_new(values([
+            ("pk", s(keys::sku(sku))),
+            ("sk", s(keys::META)),
+            ("entity", s("sku")),
+            ("sku", s(sku.as_str())),
+            ("on_hand", n(on_hand)),
+            ("shards", n(count)),
+            ("created_at", s(&at_text)),
+            ("updated_at", s(&at_text)),
+        ]))?];
+        for shard in 0..shards.get() {
+            // Spread evenly; the first shards take the remainder.
+            let share = on_hand / count + u64::from(u64::from(shard) < on_hand % count);
+            items.push(self.put_new(values([
+                ("pk", s(keys::sku(sku))),
+                ("sk", s(keys::stock(shard))),
+                ("entity", s("stock")),
+                ("available", n(share)),
+                ("reserved", n(0)),
+                ("sold", n(0)),
+                ("updated_at", s(&at_text)),
+            ]))?);
+        }
+        let opening = Adjustment {
+            id: AdjustmentId::generate(),
+            sku: sku.clone(),
+            delta: on_hand as i64,
+            reason: Reason::parse("opening stock").expect("a valid reason"),
+            at,
+        };
+        items.push(self.put_new(self.adjustment_item(&opening))?);
+        Ok(matches!(self.transact(items).await?, Transaction::Committed))
+    }
+}
+
+enum AdjustmentFailure {
+    Insufficient,
+    RecordExists,
+}
+
+#[async_trait]
+impl ReadStock for DynamoStore {
+    async fn stock(&self, sku: &Sku) -> Result<Option<StockLevels>> {
+        Ok(self.snapshot(sku).await?.map(|snap| snap.levels(sku)))
+    }
+}
+
+#[async_trait]
+impl SetStock for DynamoStore {
+    async fn set_on_hand(&self, sku: &Sku, on_hand: u64, shards: ShardCount, at: Timestamp) -> Result<StockSet> {
+        for _ in 0..ATTEMPTS {
+            let Some(snapshot) = self.snapshot(sku).await? else {
+                if self.create_sku(sku, on_hand, shards, at).await? {
+                    let levels = self.snapshot(sku).await?.map(|snap| snap.levels(sku));
+                    return levels
+                        .map(|levels| StockSet { levels, created: true })
+                        .ok_or_else(|| Error::Store {
+                            message: format!("sku {sku} vanished after it was created"),
+                            retryable: true,
+                        });
+                }
+                continue;
+            };
+            let delta = on_hand as i64 - snapshot.on_hand as i64;
+            if delta == 0 {
+                return Ok(StockSet { levels: snapshot.levels(sku), created: false });
+            }
+            let adjustment = Adjustment {
+                id: AdjustmentId::generate(),
+                sku: sku.clone(),
+                delta,
+                reason: Reason::parse("on_hand set").expect("a valid reason"),
+                at,
+            };
+            match self.apply_adjustment(&snapshot, &adjustment, None).await? {
+                Some(Ok(next)) => return Ok(StockSet { levels: next.levels(sku), created: false }),
+                Some(Err(AdjustmentFailure::Insufficient)) => {
+                    return Err(Error::InsufficientStock { sku: sku.clone() })
+                }
+                Some(Err(AdjustmentFailure::RecordExists)) | None => continue,
+            }
+        }
+        Err(Error::Contention)
+    }
+}
+
+#[async_trait]
+impl AdjustStock for DynamoStore {
+    async fn adjust(&self, adjustment: &Adjustment, fingerprint: &str) -> Result<Recorded<StockLevels>> {
+        let sku = &adjustment.sku;
+        let mut rejection = Error::Contention;
+        for _ in 0..ATTEMPTS {
+            let Some(snapshot) = self.snapshot(sku).await? else {
+                rejection = Error::SkuNotFound(sku.clone());
+                break;
+            };
+            match self.apply_adjustment(&snapshot, adjustment, Some(fingerprint)).await? {
+                Some(Ok(next)) => return Ok(Recorded::Created(next.levels(sku))),
+                Some(Err(AdjustmentFailure::Insufficient)) => {
+                    rejection = Error::InsufficientStock { sku: sku.clone() };
+                    break;
+                }
+                Some(Err(AdjustmentFailure::RecordExists)) => break,
+                None => continue,
+            }
+        }
+        // A business rejection is not recorded, but a replay of a request that already
+        // took effect must still get its first answer.
+        match self.recorded_adjustment(adjustment).await? {
+            Some(recorded) => Ok(Recorded::Existing(recorded)),
+            None => Err(rejection),
+        }
+    }
+}
+
