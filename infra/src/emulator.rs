@@ -28,9 +28,16 @@ impl Emulator {
             .kill_on_drop(true)
             .spawn()
             .map_err(Error::io(format!("starting {}", python.display())))?;
-        let stdout = child.stdout.take().ok_or_else(|| Error::Setup("emulator has no stdout".into()))?;
+        let stdout = child
+            .stdout
+            .take()
+            .ok_or_else(|| Error::Setup("emulator has no stdout".into()))?;
         let mut lines = BufReader::new(stdout).lines();
-        while let Some(line) = lines.next_line().await.map_err(Error::io("reading the emulator"))? {
+        while let Some(line) = lines
+            .next_line()
+            .await
+            .map_err(Error::io("reading the emulator"))?
+        {
             if let Some(port) = line.strip_prefix("listening on ") {
                 return Ok(Self {
                     endpoint: format!("http://127.0.0.1:{}", port.trim()),
@@ -50,7 +57,8 @@ pub fn venv_python(root: &Path) -> Result<std::path::PathBuf> {
         Ok(python)
     } else {
         Err(Error::Setup(
-            "the emulator is not installed: run infra/venv (infra/run-local and infra/test do)".into(),
+            "the emulator is not installed: run infra/venv (infra/run-local and infra/test do)"
+                .into(),
         ))
     }
 }

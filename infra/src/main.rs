@@ -14,7 +14,9 @@ const TABLE: &str = "stockroom";
 
 fn port(name: &str, default: u16) -> Result<u16, String> {
     match std::env::var(name) {
-        Ok(v) => v.parse().map_err(|_| format!("{name}={v} is not a port number")),
+        Ok(v) => v
+            .parse()
+            .map_err(|_| format!("{name}={v} is not a port number")),
         Err(_) => Ok(default),
     }
 }
@@ -38,7 +40,9 @@ fn run() -> Result<(), String> {
     match lock.try_lock() {
         Ok(()) => {}
         Err(TryLockError::WouldBlock) => {
-            return Err("another stockroom local run is already running; stop it first (Ctrl-C)".into())
+            return Err(
+                "another stockroom local run is already running; stop it first (Ctrl-C)".into(),
+            )
         }
         Err(TryLockError::Error(e)) => return Err(format!("lock file: {e}")),
     }
@@ -64,9 +68,15 @@ fn run() -> Result<(), String> {
     runtime.block_on(serve(listener, emulator_port, endpoint))
 }
 
-async fn serve(listener: std::net::TcpListener, emulator_port: u16, endpoint: String) -> Result<(), String> {
+async fn serve(
+    listener: std::net::TcpListener,
+    emulator_port: u16,
+    endpoint: String,
+) -> Result<(), String> {
     let template = TemplateResources::load().map_err(|e| e.to_string())?;
-    let _emulator = Emulator::start(emulator_port).await.map_err(|e| e.to_string())?;
+    let _emulator = Emulator::start(emulator_port)
+        .await
+        .map_err(|e| e.to_string())?;
     let aws = config::aws().await;
     let dynamodb = aws_sdk_dynamodb::Client::new(&aws);
     let sqs = aws_sdk_sqs::Client::new(&aws);

@@ -7,8 +7,8 @@ use std::collections::BTreeMap;
 use std::process::Command;
 
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
-    ProjectionType, ScalarAttributeType, TimeToLiveSpecification, BillingMode,
+    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
+    ProjectionType, ScalarAttributeType, TimeToLiveSpecification,
 };
 use aws_sdk_sqs::types::QueueAttributeName;
 use serde::Deserialize;
@@ -162,22 +162,30 @@ impl TemplateResources {
             let mut request = sqs
                 .create_queue()
                 .queue_name(queue_name(prefix, logical_id))
-                .attributes(QueueAttributeName::VisibilityTimeout, spec.visibility_timeout.to_string())
+                .attributes(
+                    QueueAttributeName::VisibilityTimeout,
+                    spec.visibility_timeout.to_string(),
+                )
                 .attributes(
                     QueueAttributeName::MessageRetentionPeriod,
                     spec.message_retention_period.to_string(),
                 );
             if let (Some(dlq), Some(max)) = (&spec.dead_letter_queue, spec.max_receive_count) {
-                let arn: &String = arns
-                    .get(dlq)
-                    .ok_or_else(|| Error::Setup(format!("{logical_id} names an unknown dead-letter queue {dlq}")))?;
-                let policy = serde_json::json!({"deadLetterTargetArn": arn, "maxReceiveCount": max});
+                let arn: &String = arns.get(dlq).ok_or_else(|| {
+                    Error::Setup(format!(
+                        "{logical_id} names an unknown dead-letter queue {dlq}"
+                    ))
+                })?;
+                let policy =
+                    serde_json::json!({"deadLetterTargetArn": arn, "maxReceiveCount": max});
                 request = request.attributes(QueueAttributeName::RedrivePolicy, policy.to_string());
             }
             let url = request
                 .send()
                 .await
-                .map_err(|e| aws_error("CreateQueue")(aws_sdk_sqs::error::DisplayErrorContext(e).to_string()))?
+                .map_err(|e| {
+                    aws_error("CreateQueue")(aws_sdk_sqs::error::DisplayErrorContext(e).to_string())
+                })?
                 .queue_url
                 .ok_or_else(|| Error::Aws("CreateQueue returned no URL".into()))?;
             let arn = sqs
@@ -186,14 +194,21 @@ impl TemplateResources {
                 .attribute_names(QueueAttributeName::QueueArn)
                 .send()
                 .await
-                .map_err(|e| aws_error("GetQueueAttributes")(aws_sdk_sqs::error::DisplayErrorContext(e).to_string()))?
+                .map_err(|e| {
+                    aws_error("GetQueueAttributes")(
+                        aws_sdk_sqs::error::DisplayErrorContext(e).to_string(),
+                    )
+                })?
                 .attributes
                 .and_then(|mut a| a.remove(&QueueAttributeName::QueueArn))
                 .ok_or_else(|| Error::Aws("queue has no ARN".into()))?;
             arns.insert(logical_id.clone(), arn);
             queue_urls.insert(logical_id.clone(), url);
         }
-        Ok(Resources { table: prefix.to_owned(), queue_urls })
+        Ok(Resources {
+            table: prefix.to_owned(),
+            queue_urls,
+        })
     }
 
     async fn create_table(&self, dynamodb: &aws_sdk_dynamodb::Client, name: &str) -> Result<()> {
@@ -214,7 +229,9 @@ impl TemplateResources {
         }
         for index in &spec.global_secondary_indexes {
             let projection = Projection::builder()
-                .projection_type(ProjectionType::from(index.projection.projection_type.as_str()))
+                .projection_type(ProjectionType::from(
+                    index.projection.projection_type.as_str(),
+                ))
                 .set_non_key_attributes(
                     (!index.projection.non_key_attributes.is_empty())
                         .then(|| index.projection.non_key_attributes.clone()),
@@ -229,10 +246,9 @@ impl TemplateResources {
                     .build(),
             )?);
         }
-        request
-            .send()
-            .await
-            .map_err(|e| aws_error("CreateTable")(aws_sdk_dynamodb::error::DisplayErrorContext(e).to_string()))?;
+        request.send().await.map_err(|e| {
+            aws_error("CreateTable")(aws_sdk_dynamodb::error::DisplayErrorContext(e).to_string())
+        })?;
         if let Some(attribute) = &spec.ttl_attribute {
             dynamodb
                 .update_time_to_live()
@@ -246,7 +262,11 @@ impl TemplateResources {
                 )?)
                 .send()
                 .await
-                .map_err(|e| aws_error("UpdateTimeToLive")(aws_sdk_dynamodb::error::DisplayErrorContext(e).to_string()))?;
+                .map_err(|e| {
+                    aws_error("UpdateTimeToLive")(
+                        aws_sdk_dynamodb::error::DisplayErrorContext(e).to_string(),
+                    )
+                })?;
         }
         Ok(())
     }

@@ -39,9 +39,15 @@ impl Functions {
 }
 
 /// Turns an HTTP request into the request a function gets from API Gateway, and back.
-pub async fn serve_one(functions: &Functions, req: axum::extract::Request) -> axum::response::Response {
+pub async fn serve_one(
+    functions: &Functions,
+    req: axum::extract::Request,
+) -> axum::response::Response {
     let (parts, body) = req.into_parts();
-    let bytes = match http_body_util::Limited::new(body, MAX_PAYLOAD).collect().await {
+    let bytes = match http_body_util::Limited::new(body, MAX_PAYLOAD)
+        .collect()
+        .await
+    {
         Ok(collected) => collected.to_bytes(),
         Err(_) => {
             let too_large = Error::PayloadTooLarge { limit: MAX_PAYLOAD };

@@ -72,7 +72,9 @@ impl Error {
             Error::ReservationNotFound(_) => (404, "reservation_not_found"),
             Error::ReservationCommitted(_) => (409, "reservation_committed"),
             Error::Contention => (503, "contention"),
-            Error::Store { retryable: true, .. } => (503, "service_unavailable"),
+            Error::Store {
+                retryable: true, ..
+            } => (503, "service_unavailable"),
             Error::Store { .. } | Error::Config(_) => (500, "internal_error"),
         }
     }
@@ -81,7 +83,12 @@ impl Error {
     pub fn is_retryable(&self) -> bool {
         matches!(
             self,
-            Error::RequestInProgress | Error::Contention | Error::Store { retryable: true, .. }
+            Error::RequestInProgress
+                | Error::Contention
+                | Error::Store {
+                    retryable: true,
+                    ..
+                }
         )
     }
 

@@ -32,7 +32,9 @@ pub fn json_body<T: DeserializeOwned>(req: &Request) -> Result<JsonBody<T>> {
     let raw: Value = serde_json::from_slice(bytes)
         .map_err(|e| Error::InvalidRequest(format!("the body is not valid JSON: {e}")))?;
     if !raw.is_object() {
-        return Err(Error::InvalidRequest("the body must be a JSON object".into()));
+        return Err(Error::InvalidRequest(
+            "the body must be a JSON object".into(),
+        ));
     }
     let value = T::deserialize(&raw).map_err(|e| Error::InvalidRequest(e.to_string()))?;
     Ok(JsonBody {

@@ -25,7 +25,8 @@ pub struct IdempotencyKey(String);
 impl IdempotencyKey {
     pub fn parse(value: &str) -> Option<Self> {
         let visible = |b: u8| (0x21..=0x7e).contains(&b);
-        (1..=255).contains(&value.len())
+        (1..=255)
+            .contains(&value.len())
             .then_some(())
             .filter(|_| value.bytes().all(visible))
             .map(|_| Self(value.to_owned()))
@@ -129,24 +130,58 @@ mod tests {
             Err(Error::IdempotencyKeyRequired)
         ));
         headers.insert(LEGACY_HEADER, HeaderValue::from_static("old"));
-        assert_eq!(IdempotencyKey::from_headers(&headers).unwrap().as_str(), "old");
+        assert_eq!(
+            IdempotencyKey::from_headers(&headers).unwrap().as_str(),
+            "old"
+        );
         headers.insert(HEADER, HeaderValue::from_static("new"));
-        assert_eq!(IdempotencyKey::from_headers(&headers).unwrap().as_str(), "new");
+        assert_eq!(
+            IdempotencyKey::from_headers(&headers).unwrap().as_str(),
+            "new"
+        );
     }
 
     #[test]
     fn derived_ids_depend_on_route_caller_and_key() {
         let k = IdempotencyKey::parse("k1").unwrap();
-        let base = RequestKey { route: "POST /reservations", caller: "c", key: &k };
+        let base = RequestKey {
+            route: "POST /reservations",
+            caller: "c",
+            key: &k,
+        };
         assert_eq!(base.derive(), base.clone().derive());
-        assert_ne!(base.derive(), RequestKey { route: "POST /orders", ..base.clone() }.derive());
-        assert_ne!(base.derive(), RequestKey { caller: "d", ..base.clone() }.derive());
+        assert_ne!(
+            base.derive(),
+            RequestKey {
+                route: "POST /orders",
+                ..base.clone()
+            }
+            .derive()
+        );
+        assert_ne!(
+            base.derive(),
+            RequestKey {
+                caller: "d",
+                ..base.clone()
+            }
+            .derive()
+        );
         // Length-prefixing keeps ("ab","c") apart from ("a","bc").
         let k2 = IdempotencyKey::parse("c").unwrap();
         let k3 = IdempotencyKey::parse("bc").unwrap();
         assert_ne!(
-            RequestKey { route: "ab", caller: "", key: &k2 }.derive(),
-            RequestKey { route: "a", caller: "", key: &k3 }.derive()
+            RequestKey {
+                route: "ab",
+                caller: "",
+                key: &k2
+            }
+            .derive(),
+            RequestKey {
+                route: "a",
+                caller: "",
+                key: &k3
+            }
+            .derive()
         );
     }
 

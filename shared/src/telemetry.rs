@@ -17,7 +17,12 @@ pub fn init() {
             .with_target(false)
             .try_init()
     } else {
-        fmt().with_env_filter(filter).with_target(false).try_init()
+        fmt()
+            .with_env_filter(filter)
+            .with_target(false)
+            .with_writer(std::io::stderr)
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .try_init()
     };
     // A second init (tests, the local server) keeps the first subscriber.
     drop(result);

@@ -1,1 +1,213 @@
+//! Test support: every test gets its own table and queues on the emulator and its own
+//! local server on a free port, and talks to it over HTTP like a shop back end would.
+//!
+//! The emulator is the one `infra/test` starts (`STOCKROOM_TEST_ENDPOINT`), or, when a
+//! test is run on its own, one started for this test process.
 
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::Arc;
+
+use aws_sdk_dynamodb::config::Credentials;
+use serde_json::Value;
+use stockroom::{Clock, Config};
+use stockroom_local::{server, Emulator, Functions, Resources, TemplateResources};
+use time::{Duration, OffsetDateTime};
+use tokio::sync::OnceCell;
+
+static OWN_EMULATOR: OnceCell<Emulator> = OnceCell::const_new();
+static TEMPLATE: OnceCell<TemplateResources> = OnceCell::const_new();
+
+async fn endpoint() -> String {
+    if let Ok(endpoint) = std::env::var("STOCKROOM_TEST_ENDPOINT") {
+        return endpoint;
+    }
+    OWN_EMULATOR
+        .get_or_init(|| async { Emulator::start(0).await.expect("start the emulator") })
+        .await
+        .endpoint
+        .clone()
+}
+
+/// A clock the test can move forward.
+#[derive(Debug, Default)]
+pub struct TestClock {
+    offset_seconds: AtomicI64,
+}
+
+impl TestClock {
+    pub fn advance(&self, seconds: i64) {
+        self.offset_seconds.fetch_add(seconds, Ordering::SeqCst);
+    }
+}
+
+impl Clock for TestClock {
+    fn now(&self) -> OffsetDateTime {
+        OffsetDateTime::now_utc() + Duration::seconds(self.offset_seconds.load(Ordering::SeqCst))
+    }
+}
+
+/// An HTTP answer: status, headers and the JSON body (Null when there is none).
+#[derive(Debug, Clone)]
+pub struct Answer {
+    pub status: u16,
+    pub headers: reqwest::header::HeaderMap,
+    pub body: Value,
+    pub text: String,
+}
+
+impl Answer {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    pub fn code(&self) -> &str {
+        self.body["code"].as_str().unwrap_or("")
+    }
+}
+
+pub struct TestApp {
+    pub base: String,
+    pub http: reqwest::Client,
+    pub dynamodb: aws_sdk_dynamodb::Client,
+    pub sqs: aws_sdk_sqs::Client,
+    pub resources: Resources,
+    pub clock: Arc<TestClock>,
+    pub functions: Arc<Functions>,
+    server: tokio::task::JoinHandle<()>,
+}
+
+impl TestApp {
+    pub async fn spawn() -> Self {
+        let endpoint = endpoint().await;
+        let aws = aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .endpoint_url(&endpoint)
+            .region(aws_config::Region::new("us-east-1"))
+            .credentials_provider(Credentials::new("test", "test", None, None, "tests"))
+            .load()
+            .await;
+        let dynamodb = aws_sdk_dynamodb::Client::new(&aws);
+        let sqs = aws_sdk_sqs::Client::new(&aws);
+        let template = TEMPLATE
+            .get_or_try_init(|| async { TemplateResources::load() })
+            .await
+            .expect("read template.yaml");
+        let prefix = format!("t{}", ulid::Ulid::generate().to_string().to_lowercase());
+        let resources = template
+            .create(&dynamodb, &sqs, &prefix)
+            .await
+            .expect("create the test's table and queues");
+        let config = Config {
+            table: resources.table.clone(),
+            queue_url: resources.compensation_queue().map(str::to_owned),
+        };
+        let clock = Arc::new(TestClock::default());
+        let functions = Arc::new(Functions::new(dynamodb.clone(), &config, clock.clone()));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let base = format!("http://{}", listener.local_addr().expect("address"));
+        let app = server::app(functions.clone());
+        let server = tokio::spawn(async move {
+            axum::serve(listener, app).await.expect("serve");
+        });
+        Self {
+            base,
+            http: reqwest::Client::new(),
+            dynamodb,
+            sqs,
+            resources,
+            clock,
+            functions,
+            server,
+        }
+    }
+
+    /// The store on this test's table, for handlers built by the test itself.
+    pub fn store(&self) -> stockroom::store::DynamoStore {
+        stockroom::store::DynamoStore::new(self.dynamodb.clone(), self.resources.table.clone())
+    }
+
+    /// Any request; `key` goes into `Idempotency-Key`.
+    pub async fn send(
+        &self,
+        method: &str,
+        path: &str,
+        key: Option<&str>,
+        body: Option<String>,
+    ) -> Answer {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
+        let mut request = self.http.request(method, format!("{}{}", self.base, path));
+        if let Some(key) = key {
+            request = request.header("Idempotency-Key", key);
+        }
+        if let Some(body) = body {
+            request = request
+                .header("content-type", "application/json")
+                .body(body);
+        }
+        let response = request.send().await.expect("request");
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let text = response.text().await.expect("body");
+        let body = serde_json::from_str(&text).unwrap_or(Value::Null);
+        Answer {
+            status,
+            headers,
+            body,
+            text,
+        }
+    }
+
+    pub async fn post(&self, path: &str, key: &str, body: &Value) -> Answer {
+        self.send("POST", path, Some(key), Some(body.to_string()))
+            .await
+    }
+
+    pub async fn set_stock(&self, sku: &str, on_hand: u64) -> Answer {
+        let body = serde_json::json!({ "on_hand": on_hand }).to_string();
+        let answer = self
+            .send("PUT", &format!("/skus/{sku}"), None, Some(body))
+            .await;
+        assert!(
+            matches!(answer.status, 200 | 201),
+            "set stock: {}",
+            answer.text
+        );
+        answer
+    }
+
+    /// The stock view, asserting the invariant every view must keep.
+    pub async fn stock(&self, sku: &str) -> Value {
+        let answer = self.send("GET", &format!("/skus/{sku}"), None, None).await;
+        assert_eq!(answer.status, 200, "{}", answer.text);
+        let v = &answer.body;
+        let n = |f: &str| v[f].as_u64().unwrap_or_else(|| panic!("{f} in {v}"));
+        assert_eq!(
+            n("on_hand"),
+            n("available") + n("reserved") + n("sold"),
+            "{v}"
+        );
+        answer.body
+    }
+
+    pub async fn reserve(&self, key: &str, lines: &[(&str, u64)]) -> Answer {
+        let lines: Vec<Value> = lines
+            .iter()
+            .map(|(sku, q)| serde_json::json!({"sku": sku, "quantity": q}))
+            .collect();
+        self.post("/reservations", key, &serde_json::json!({ "lines": lines }))
+            .await
+    }
+
+    /// Drops the test's table and queues so the emulator stays small.
+    pub async fn cleanup(self) {
+        self.server.abort();
+        self.resources.delete(&self.dynamodb, &self.sqs).await;
+    }
+}
+
+/// `(available, reserved, sold, on_hand)` of a stock view.
+pub fn levels(view: &Value) -> (u64, u64, u64, u64) {
+    let n = |f: &str| view[f].as_u64().unwrap_or(u64::MAX);
+    (n("available"), n("reserved"), n("sold"), n("on_hand"))
+}

@@ -77,7 +77,12 @@ impl<S: PlaceHold + ReadReservation + EndHold> ReserveStock<S> {
         let hold = request.hold_seconds.unwrap_or_default();
         let reservation = Reservation {
             reservation_id: ReservationId::from_ulid(
-                RequestKey { route: &scope, caller: &caller, key: &key }.derive(),
+                RequestKey {
+                    route: &scope,
+                    caller: &caller,
+                    key: &key,
+                }
+                .derive(),
             ),
             status: ReservationStatus::Held,
             lines: request.lines,
@@ -88,7 +93,11 @@ impl<S: PlaceHold + ReadReservation + EndHold> ReserveStock<S> {
             order_id: None,
             allocations: Vec::new(),
         };
-        match self.store.place_hold(reservation, &body.fingerprint).await? {
+        match self
+            .store
+            .place_hold(reservation, &body.fingerprint)
+            .await?
+        {
             Recorded::Created(reservation) => {
                 tracing::info!(reservation_id = %reservation.reservation_id, "reserved");
                 Ok(http::json(201, &reservation))
@@ -106,7 +115,10 @@ impl<S: PlaceHold + ReadReservation + EndHold> ReserveStock<S> {
 
     async fn release(&self, id: ReservationId) -> Result<Response<Body>> {
         let now = Timestamp::new(self.clock.now());
-        let reservation = self.store.end_hold(&id, ReservationStatus::Released, now).await?;
+        let reservation = self
+            .store
+            .end_hold(&id, ReservationStatus::Released, now)
+            .await?;
         Ok(http::json(200, &reservation))
     }
 }

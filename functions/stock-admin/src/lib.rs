@@ -7,7 +7,9 @@ use std::sync::Arc;
 use lambda_http::http::Method;
 use lambda_http::{Body, Request, Response};
 use serde::Deserialize;
-use stockroom::domain::{Adjustment, AdjustmentId, Delta, OnHand, Reason, ShardCount, Sku, Timestamp};
+use stockroom::domain::{
+    Adjustment, AdjustmentId, Delta, OnHand, Reason, ShardCount, Sku, Timestamp,
+};
 use stockroom::http::{self, json_body};
 use stockroom::idempotency::{IdempotencyKey, Recorded, RequestKey};
 use stockroom::store::{AdjustStock, ReadStock, SetStock};
@@ -74,7 +76,10 @@ impl<S: ReadStock + SetStock + AdjustStock> StockAdmin<S> {
             .transpose()?
             .unwrap_or(ShardCount::ONE);
         let now = Timestamp::new(self.clock.now());
-        let set = self.store.set_on_hand(&sku, body.on_hand.get(), shards, now).await?;
+        let set = self
+            .store
+            .set_on_hand(&sku, body.on_hand.get(), shards, now)
+            .await?;
         Ok(http::json(if set.created { 201 } else { 200 }, &set.levels))
     }
 
@@ -83,7 +88,12 @@ impl<S: ReadStock + SetStock + AdjustStock> StockAdmin<S> {
         let body = json_body::<AdjustmentBody>(req)?;
         let scope = http::route_scope(req);
         let caller = http::caller(req);
-        let id = RequestKey { route: &scope, caller: &caller, key: &key }.derive();
+        let id = RequestKey {
+            route: &scope,
+            caller: &caller,
+            key: &key,
+        }
+        .derive();
         let adjustment = Adjustment {
             id: AdjustmentId::from_ulid(id),
             sku,

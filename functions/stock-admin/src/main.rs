@@ -10,7 +10,13 @@ async fn main() -> Result<(), Error> {
     telemetry::init();
     let config = Config::from_env()?;
     let dynamodb = aws_sdk_dynamodb::Client::new(&config::aws().await);
-    let app = StockAdmin::new(DynamoStore::new(dynamodb, config.table), Arc::new(SystemClock));
+    let app = StockAdmin::new(
+        DynamoStore::new(dynamodb, config.table),
+        Arc::new(SystemClock),
+    );
     let app = &app;
-    run(service_fn(move |req: Request| async move { Ok::<_, Error>(app.handle(req).await) })).await
+    run(service_fn(move |req: Request| async move {
+        Ok::<_, Error>(app.handle(req).await)
+    }))
+    .await
 }

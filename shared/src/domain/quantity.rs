@@ -128,7 +128,15 @@ mod tests {
     fn quantity_bounds() {
         assert_eq!(quantity("1").unwrap().get(), 1);
         assert_eq!(quantity("10000").unwrap().get(), 10_000);
-        for bad in ["0", "-1", "10001", "18446744073709551616", "1.5", "\"3\"", "null"] {
+        for bad in [
+            "0",
+            "-1",
+            "10001",
+            "18446744073709551616",
+            "1.5",
+            "\"3\"",
+            "null",
+        ] {
             assert!(quantity(bad).is_err(), "{bad} should be rejected");
         }
     }

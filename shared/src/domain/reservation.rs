@@ -207,7 +207,12 @@ mod tests {
     fn hold_seconds_bounds() {
         assert!(serde_json::from_str::<HoldDuration>("59").is_err());
         assert!(serde_json::from_str::<HoldDuration>("3601").is_err());
-        assert_eq!(serde_json::from_str::<HoldDuration>("60").unwrap().seconds(), 60);
+        assert_eq!(
+            serde_json::from_str::<HoldDuration>("60")
+                .unwrap()
+                .seconds(),
+            60
+        );
         assert_eq!(HoldDuration::default().seconds(), 900);
     }
 

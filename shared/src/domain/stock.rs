@@ -17,7 +17,10 @@ impl ShardCount {
         if (1..=u64::from(Self::MAX)).contains(&value) {
             Ok(Self(value as u16))
         } else {
-            Err(Invalid::new(format!("shards must be from 1 to {}", Self::MAX)))
+            Err(Invalid::new(format!(
+                "shards must be from 1 to {}",
+                Self::MAX
+            )))
         }
     }
 
@@ -123,7 +126,13 @@ mod tests {
     #[test]
     fn prefers_one_shard_that_holds_everything() {
         let plan = plan_decrement(&shards(&[1, 5, 9]), 4, 0).unwrap();
-        assert_eq!(plan, vec![Take { shard: 1, quantity: 4 }]);
+        assert_eq!(
+            plan,
+            vec![Take {
+                shard: 1,
+                quantity: 4
+            }]
+        );
     }
 
     #[test]
@@ -131,7 +140,16 @@ mod tests {
         let plan = plan_decrement(&shards(&[2, 0, 3]), 5, 1).unwrap();
         assert_eq!(
             plan,
-            vec![Take { shard: 2, quantity: 3 }, Take { shard: 0, quantity: 2 }]
+            vec![
+                Take {
+                    shard: 2,
+                    quantity: 3
+                },
+                Take {
+                    shard: 0,
+                    quantity: 2
+                }
+            ]
         );
     }
 

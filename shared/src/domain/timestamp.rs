@@ -14,7 +14,10 @@ impl Timestamp {
     pub fn new(at: OffsetDateTime) -> Self {
         let utc = at.to_offset(UtcOffset::UTC);
         let millis = utc.millisecond();
-        Self(utc.replace_nanosecond(u32::from(millis) * 1_000_000).unwrap_or(utc))
+        Self(
+            utc.replace_nanosecond(u32::from(millis) * 1_000_000)
+                .unwrap_or(utc),
+        )
     }
 
     pub fn parse(text: &str) -> Option<Self> {

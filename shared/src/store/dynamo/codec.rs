@@ -30,7 +30,9 @@ pub fn get_s<'a>(item: &'a Attributes, name: &str) -> Result<&'a str> {
 }
 
 pub fn opt_s<'a>(item: &'a Attributes, name: &str) -> Option<&'a str> {
-    item.get(name).and_then(|v| v.as_s().ok()).map(String::as_str)
+    item.get(name)
+        .and_then(|v| v.as_s().ok())
+        .map(String::as_str)
 }
 
 pub fn get_n<T: FromStr>(item: &Attributes, name: &str) -> Result<T> {
@@ -40,7 +42,11 @@ pub fn get_n<T: FromStr>(item: &Attributes, name: &str) -> Result<T> {
         .ok_or_else(|| corrupt(name))
 }
 
-pub fn get_parsed<T>(item: &Attributes, name: &str, parse: impl FnOnce(&str) -> Option<T>) -> Result<T> {
+pub fn get_parsed<T>(
+    item: &Attributes,
+    name: &str,
+    parse: impl FnOnce(&str) -> Option<T>,
+) -> Result<T> {
     parse(get_s(item, name)?).ok_or_else(|| corrupt(name))
 }
 

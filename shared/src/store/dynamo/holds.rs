@@ -7,7 +7,8 @@ use super::codec::{get_json, get_parsed, n, opt_s, s, to_json, values, Attribute
 use super::stock::{random_start, recorded_attributes, recorded_request};
 use super::{keys, store_error, Cancel, DynamoStore, Transaction, ATTEMPTS};
 use crate::domain::{
-    plan_decrement, Allocation, CustomerId, Reservation, ReservationId, ReservationStatus, Timestamp,
+    plan_decrement, Allocation, CustomerId, Reservation, ReservationId, ReservationStatus,
+    Timestamp,
 };
 use crate::error::{Error, Result};
 use crate::idempotency::{Recorded, RecordedRequest, RETENTION_SECONDS};
@@ -18,7 +19,9 @@ fn reservation_from(item: &Attributes) -> Result<Reservation> {
         reservation_id: get_parsed(item, "reservation_id", |t| ReservationId::parse(t).ok())?,
         status: get_parsed(item, "status", ReservationStatus::parse)?,
         lines: get_json(item, "lines")?,
-        customer_id: opt_s(item, "customer_id").map(|c| CustomerId::parse(c)).transpose()?,
+        customer_id: opt_s(item, "customer_id")
+            .map(CustomerId::parse)
+            .transpose()?,
         campaign_id: opt_s(item, "campaign_id").map(str::to_owned),
         expires_at: get_parsed(item, "expires_at", Timestamp::parse)?,
         created_at: get_parsed(item, "created_at", Timestamp::parse)?,
@@ -52,18 +55,25 @@ impl DynamoStore {
 
     /// Where each line's units come from, or why they cannot be had.
     async fn allocate(&self, reservation: &Reservation) -> Result<Result<Vec<Allocation>, Error>> {
-        let snapshots = try_join_all(reservation.lines.iter().map(|l| self.snapshot(&l.sku))).await?;
+        let snapshots =
+            try_join_all(reservation.lines.iter().map(|l| self.snapshot(&l.sku))).await?;
         let mut allocations = Vec::new();
         for (line, snapshot) in reservation.lines.iter().zip(snapshots) {
             let Some(snapshot) = snapshot else {
                 return Ok(Err(Error::SkuNotFound(line.sku.clone())));
             };
             let start = random_start(snapshot.shards.len());
-            let Some(takes) = plan_decrement(&snapshot.shards, u64::from(line.quantity.get()), start)
+            let Some(takes) =
+                plan_decrement(&snapshot.shards, u64::from(line.quantity.get()), start)
             else {
-                return Ok(Err(Error::InsufficientStock { sku: line.sku.clone() }));
+                return Ok(Err(Error::InsufficientStock {
+                    sku: line.sku.clone(),
+                }));
             };
-            allocations.extend(takes.into_iter().map(|take| Allocation { sku: line.sku.clone(), take }));
+            allocations.extend(takes.into_iter().map(|take| Allocation {
+                sku: line.sku.clone(),
+                take,
+            }));
         }
         Ok(Ok(allocations))
     }
@@ -96,7 +106,11 @@ impl DynamoStore {
 
 #[async_trait]
 impl PlaceHold for DynamoStore {
-    async fn place_hold(&self, mut reservation: Reservation, fingerprint: &str) -> Result<Recorded<Reservation>> {
+    async fn place_hold(
+        &self,
+        mut reservation: Reservation,
+        fingerprint: &str,
+    ) -> Result<Recorded<Reservation>> {
         let id = reservation.reservation_id.clone();
         let mut rejection = Error::Contention;
         for _ in 0..ATTEMPTS {
@@ -137,13 +151,22 @@ impl PlaceHold for DynamoStore {
 #[async_trait]
 impl ReadReservation for DynamoStore {
     async fn reservation(&self, id: &ReservationId) -> Result<Option<Reservation>> {
-        self.reservation_item(id).await?.as_ref().map(reservation_from).transpose()
+        self.reservation_item(id)
+            .await?
+            .as_ref()
+            .map(reservation_from)
+            .transpose()
     }
 }
 
 #[async_trait]
 impl EndHold for DynamoStore {
-    async fn end_hold(&self, id: &ReservationId, to: ReservationStatus, at: Timestamp) -> Result<Reservation> {
+    async fn end_hold(
+        &self,
+        id: &ReservationId,
+        to: ReservationStatus,
+        at: Timestamp,
+    ) -> Result<Reservation> {
         for _ in 0..ATTEMPTS {
             let Some(mut reservation) = self.reservation(id).await? else {
                 return Err(Error::ReservationNotFound(id.to_string()));
@@ -164,7 +187,11 @@ impl EndHold for DynamoStore {
                 keys::reservation(id),
                 keys::RESERVATION.into(),
                 "SET #status = :to, updated_at = :at, #ttl = :ttl REMOVE hold_bucket",
-                if expiring { "#status = :held AND expires_at <= :at" } else { "#status = :held" },
+                if expiring {
+                    "#status = :held AND expires_at <= :at"
+                } else {
+                    "#status = :held"
+                },
                 values([
                     (":to", s(to.as_str())),
                     (":held", s(ReservationStatus::Held.as_str())),
@@ -189,4 +216,3 @@ impl EndHold for DynamoStore {
         Err(Error::Contention)
     }
 }
-

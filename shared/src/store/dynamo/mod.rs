@@ -11,7 +11,6 @@ use aws_sdk_dynamodb::Client;
 
 use crate::error::{Error, Result};
 
-
 /// How often an operation re-reads and tries again when its conditions lost a race.
 const ATTEMPTS: usize = 12;
 
@@ -125,7 +124,10 @@ where
         SdkError::ServiceError(s) => service_error(operation, s.err()),
         SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => {
             Error::Store {
-                message: format!("{operation}: {}", aws_sdk_dynamodb::error::DisplayErrorContext(&e)),
+                message: format!(
+                    "{operation}: {}",
+                    aws_sdk_dynamodb::error::DisplayErrorContext(&e)
+                ),
                 retryable: true,
             }
         }

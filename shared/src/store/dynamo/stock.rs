@@ -30,10 +30,14 @@ impl SkuSnapshot {
         let mut next = self.clone();
         for t in takes {
             if let Some(shard) = next.shards.iter_mut().find(|s| s.shard == t.shard) {
-                shard.available = shard.available.saturating_add_signed(sign * t.quantity as i64);
+                shard.available = shard
+                    .available
+                    .saturating_add_signed(sign * t.quantity as i64);
             }
         }
-        next.on_hand = next.on_hand.saturating_add_signed(sign * takes.iter().map(|t| t.quantity as i64).sum::<i64>());
+        next.on_hand = next
+            .on_hand
+            .saturating_add_signed(sign * takes.iter().map(|t| t.quantity as i64).sum::<i64>());
         next.updated_at = at;
         next
     }
@@ -53,7 +57,11 @@ fn placeholder_names(expressions: &[&str]) -> Option<std::collections::HashMap<S
     let names: std::collections::HashMap<String, String> = expressions
         .iter()
         .flat_map(|e| e.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '#')))
-        .filter_map(|token| token.strip_prefix('#').map(|name| (token.to_owned(), name.to_owned())))
+        .filter_map(|token| {
+            token
+                .strip_prefix('#')
+                .map(|name| (token.to_owned(), name.to_owned()))
+        })
         .collect();
     (!names.is_empty()).then_some(names)
 }
@@ -66,7 +74,12 @@ pub(super) fn build<T, E: std::fmt::Display>(what: &str, built: Result<T, E>) ->
 }
 
 /// The idempotency members every request-created record carries.
-pub(super) fn recorded_attributes(item: &mut Attributes, fingerprint: &str, status: u16, body: String) {
+pub(super) fn recorded_attributes(
+    item: &mut Attributes,
+    fingerprint: &str,
+    status: u16,
+    body: String,
+) {
     item.insert("request_hash".into(), s(fingerprint));
     item.insert("response_status".into(), n(status));
     item.insert("response_body".into(), s(body));
@@ -111,11 +124,13 @@ impl DynamoStore {
                 });
             }
         }
-        Ok(meta.zip(updated_at).map(|(on_hand, updated_at)| SkuSnapshot {
-            on_hand,
-            shards,
-            updated_at,
-        }))
+        Ok(meta
+            .zip(updated_at)
+            .map(|(on_hand, updated_at)| SkuSnapshot {
+                on_hand,
+                shards,
+                updated_at,
+            }))
     }
 
     pub(super) fn update(
@@ -166,9 +181,19 @@ impl DynamoStore {
         let count = snapshot.shards.len();
         let (takes, sign) = if adjustment.delta > 0 {
             let shard = snapshot.shards[random_start(count)].shard;
-            (vec![Take { shard, quantity: adjustment.delta as u64 }], 1)
+            (
+                vec![Take {
+                    shard,
+                    quantity: adjustment.delta as u64,
+                }],
+                1,
+            )
         } else {
-            match plan_decrement(&snapshot.shards, adjustment.delta.unsigned_abs(), random_start(count)) {
+            match plan_decrement(
+                &snapshot.shards,
+                adjustment.delta.unsigned_abs(),
+                random_start(count),
+            ) {
                 Some(takes) => (takes, -1),
                 None => return Ok(Some(Err(AdjustmentFailure::Insufficient))),
             }
@@ -187,9 +212,15 @@ impl DynamoStore {
         )?];
         for take in &takes {
             let (expression, condition) = if sign > 0 {
-                ("SET available = available + :q, updated_at = :at", "attribute_exists(pk)")
+                (
+                    "SET available = available + :q, updated_at = :at",
+                    "attribute_exists(pk)",
+                )
             } else {
-                ("SET available = available - :q, updated_at = :at", "available >= :q")
+                (
+                    "SET available = available - :q, updated_at = :at",
+                    "available >= :q",
+                )
             };
             items.push(self.update(
                 keys::sku(sku),
@@ -227,7 +258,10 @@ impl DynamoStore {
         ])
     }
 
-    async fn recorded_adjustment(&self, adjustment: &Adjustment) -> Result<Option<RecordedRequest>> {
+    async fn recorded_adjustment(
+        &self,
+        adjustment: &Adjustment,
+    ) -> Result<Option<RecordedRequest>> {
         let out = self
             .client
             .get_item()
@@ -241,7 +275,13 @@ impl DynamoStore {
         out.item().map(recorded_request).transpose()
     }
 
-    async fn create_sku(&self, sku: &Sku, on_hand: u64, shards: ShardCount, at: Timestamp) -> Result<bool> {
+    async fn create_sku(
+        &self,
+        sku: &Sku,
+        on_hand: u64,
+        shards: ShardCount,
+        at: Timestamp,
+    ) -> Result<bool> {
         let at_text = at.to_string();
         let count = u64::from(shards.get());
         let mut items = vec![self.put_new(values([
@@ -275,7 +315,10 @@ impl DynamoStore {
             at,
         };
         items.push(self.put_new(self.adjustment_item(&opening))?);
-        Ok(matches!(self.transact(items).await?, Transaction::Committed))
+        Ok(matches!(
+            self.transact(items).await?,
+            Transaction::Committed
+        ))
     }
 }
 
@@ -293,13 +336,22 @@ impl ReadStock for DynamoStore {
 
 #[async_trait]
 impl SetStock for DynamoStore {
-    async fn set_on_hand(&self, sku: &Sku, on_hand: u64, shards: ShardCount, at: Timestamp) -> Result<StockSet> {
+    async fn set_on_hand(
+        &self,
+        sku: &Sku,
+        on_hand: u64,
+        shards: ShardCount,
+        at: Timestamp,
+    ) -> Result<StockSet> {
         for _ in 0..ATTEMPTS {
             let Some(snapshot) = self.snapshot(sku).await? else {
                 if self.create_sku(sku, on_hand, shards, at).await? {
                     let levels = self.snapshot(sku).await?.map(|snap| snap.levels(sku));
                     return levels
-                        .map(|levels| StockSet { levels, created: true })
+                        .map(|levels| StockSet {
+                            levels,
+                            created: true,
+                        })
                         .ok_or_else(|| Error::Store {
                             message: format!("sku {sku} vanished after it was created"),
                             retryable: true,
@@ -309,7 +361,10 @@ impl SetStock for DynamoStore {
             };
             let delta = on_hand as i64 - snapshot.on_hand as i64;
             if delta == 0 {
-                return Ok(StockSet { levels: snapshot.levels(sku), created: false });
+                return Ok(StockSet {
+                    levels: snapshot.levels(sku),
+                    created: false,
+                });
             }
             let adjustment = Adjustment {
                 id: AdjustmentId::generate(),
@@ -319,7 +374,12 @@ impl SetStock for DynamoStore {
                 at,
             };
             match self.apply_adjustment(&snapshot, &adjustment, None).await? {
-                Some(Ok(next)) => return Ok(StockSet { levels: next.levels(sku), created: false }),
+                Some(Ok(next)) => {
+                    return Ok(StockSet {
+                        levels: next.levels(sku),
+                        created: false,
+                    })
+                }
                 Some(Err(AdjustmentFailure::Insufficient)) => {
                     return Err(Error::InsufficientStock { sku: sku.clone() })
                 }
@@ -332,7 +392,11 @@ impl SetStock for DynamoStore {
 
 #[async_trait]
 impl AdjustStock for DynamoStore {
-    async fn adjust(&self, adjustment: &Adjustment, fingerprint: &str) -> Result<Recorded<StockLevels>> {
+    async fn adjust(
+        &self,
+        adjustment: &Adjustment,
+        fingerprint: &str,
+    ) -> Result<Recorded<StockLevels>> {
         let sku = &adjustment.sku;
         let mut rejection = Error::Contention;
         for _ in 0..ATTEMPTS {
@@ -340,7 +404,10 @@ impl AdjustStock for DynamoStore {
                 rejection = Error::SkuNotFound(sku.clone());
                 break;
             };
-            match self.apply_adjustment(&snapshot, adjustment, Some(fingerprint)).await? {
+            match self
+                .apply_adjustment(&snapshot, adjustment, Some(fingerprint))
+                .await?
+            {
                 Some(Ok(next)) => return Ok(Recorded::Created(next.levels(sku))),
                 Some(Err(AdjustmentFailure::Insufficient)) => {
                     rejection = Error::InsufficientStock { sku: sku.clone() };
@@ -358,4 +425,3 @@ impl AdjustStock for DynamoStore {
         }
     }
 }
-
