@@ -7,6 +7,10 @@
 use std::fs::{File, TryLockError};
 use std::sync::Arc;
 
+use std::time::Duration;
+
+use reconcile::Settings;
+use stockroom::queue::SqsQueue;
 use stockroom::{config, telemetry, Config, SystemClock};
 use stockroom_local::{project_root, server, Emulator, Functions, TemplateResources};
 
@@ -32,6 +36,12 @@ fn run() -> Result<(), String> {
     telemetry::init();
     let http_port = port("STOCKROOM_PORT", 3000)?;
     let emulator_port = port("STOCKROOM_EMULATOR_PORT", 4567)?;
+    let sweep_every = match std::env::var("STOCKROOM_SWEEP_SECONDS") {
+        Ok(v) => v.parse::<u64>().ok().filter(|s| *s > 0).ok_or(format!(
+            "STOCKROOM_SWEEP_SECONDS={v} is not a positive number"
+        ))?,
+        Err(_) => 10,
+    };
 
     // One local run at a time: the lock is released when this process ends, however it ends.
     let state = project_root().join(".stockroom");
@@ -65,13 +75,15 @@ fn run() -> Result<(), String> {
     }
 
     let runtime = tokio::runtime::Runtime::new().map_err(|e| e.to_string())?;
-    runtime.block_on(serve(listener, emulator_port, endpoint))
+    let sweep_every = Duration::from_secs(sweep_every);
+    runtime.block_on(serve(listener, emulator_port, endpoint, sweep_every))
 }
 
 async fn serve(
     listener: std::net::TcpListener,
     emulator_port: u16,
     endpoint: String,
+    sweep_every: Duration,
 ) -> Result<(), String> {
     let template = TemplateResources::load().map_err(|e| e.to_string())?;
     let _emulator = Emulator::start(emulator_port)
@@ -88,11 +100,29 @@ async fn serve(
         table: resources.table.clone(),
         queue_url: resources.compensation_queue().map(str::to_owned),
     };
-    let functions = Arc::new(Functions::new(dynamodb, &config, Arc::new(SystemClock)));
+    let queue_url = config
+        .queue_url
+        .clone()
+        .ok_or("template.yaml declares no CompensationQueue")?;
+    let queue = Arc::new(SqsQueue::new(sqs.clone(), queue_url.clone()));
+    let settings = Settings::from_env().map_err(|e| e.to_string())?;
+    let functions = Arc::new(Functions::new(
+        dynamodb,
+        queue,
+        &config,
+        Arc::new(SystemClock),
+        settings,
+    ));
+    // Reconcile's two triggers, as Lambda would fire them.
+    tokio::spawn(server::pump_queue(functions.clone(), sqs, queue_url));
+    tokio::spawn(server::schedule(functions.clone(), sweep_every));
     let listener = tokio::net::TcpListener::from_std(listener).map_err(|e| e.to_string())?;
     let address = listener.local_addr().map_err(|e| e.to_string())?;
     tracing::info!(emulator = %endpoint, table = %config.table, queues = ?resources.queue_urls, "emulator ready");
-    println!("stockroom is serving http://{address} (emulator at {endpoint}); Ctrl-C stops it");
+    println!(
+        "stockroom is serving http://{address} (emulator at {endpoint}, sweep every {}s); Ctrl-C stops it",
+        sweep_every.as_secs()
+    );
     axum::serve(listener, server::app(functions))
         .with_graceful_shutdown(async {
             let _ = tokio::signal::ctrl_c().await;

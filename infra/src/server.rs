@@ -1,12 +1,20 @@
-//! One HTTP server for every function's routes, as API Gateway would route them.
+//! One HTTP server for every function's routes, as API Gateway would route them, and
+//! the two triggers of reconcile: the compensation queue and the schedule.
 
 use std::sync::Arc;
+use std::time::Duration;
 
+use aws_lambda_events::sqs::{SqsEvent, SqsMessage};
+use aws_sdk_sqs::types::MessageSystemAttributeName;
 use axum::body::Body as AxumBody;
 use http_body_util::BodyExt;
 use lambda_http::{Body, Request, Response};
+use place_order::PlaceOrders;
+use reconcile::{Reconcile, Settings};
+use refund::Refunds;
 use reserve_stock::ReserveStock;
 use stock_admin::StockAdmin;
+use stockroom::queue::CommandQueue;
 use stockroom::store::DynamoStore;
 use stockroom::{http, Clock, Config, Error};
 
@@ -17,22 +25,41 @@ const MAX_PAYLOAD: usize = 10 * 1024 * 1024;
 pub struct Functions {
     stock_admin: StockAdmin<DynamoStore>,
     reserve_stock: ReserveStock<DynamoStore>,
+    place_order: PlaceOrders<DynamoStore>,
+    refund: Refunds<DynamoStore>,
+    reconcile: Reconcile<DynamoStore>,
 }
 
 impl Functions {
-    pub fn new(dynamodb: aws_sdk_dynamodb::Client, config: &Config, clock: Arc<dyn Clock>) -> Self {
+    pub fn new(
+        dynamodb: aws_sdk_dynamodb::Client,
+        queue: Arc<dyn CommandQueue>,
+        config: &Config,
+        clock: Arc<dyn Clock>,
+        settings: Settings,
+    ) -> Self {
         let store = DynamoStore::new(dynamodb, config.table.clone());
         Self {
             stock_admin: StockAdmin::new(store.clone(), clock.clone()),
-            reserve_stock: ReserveStock::new(store, clock),
+            reserve_stock: ReserveStock::new(store.clone(), clock.clone()),
+            place_order: PlaceOrders::new(store.clone(), clock.clone()),
+            refund: Refunds::new(store.clone(), queue.clone(), clock.clone()),
+            reconcile: Reconcile::new(store, queue, clock, settings),
         }
+    }
+
+    pub fn reconcile(&self) -> &Reconcile<DynamoStore> {
+        &self.reconcile
     }
 
     /// Sends the request to the function that owns its route.
     pub async fn dispatch(&self, req: Request) -> Response<Body> {
-        match http::segments(&req).first().copied() {
-            Some("skus") | Some("campaigns") => self.stock_admin.handle(req).await,
-            Some("reservations") => self.reserve_stock.handle(req).await,
+        let segments = http::segments(&req);
+        match segments.as_slice() {
+            ["skus", ..] | ["campaigns", ..] => self.stock_admin.handle(req).await,
+            ["reservations", ..] => self.reserve_stock.handle(req).await,
+            ["orders", _, "refunds"] => self.refund.handle(req).await,
+            ["orders", ..] => self.place_order.handle(req).await,
             _ => http::problem(&http::route_not_found(&req)),
         }
     }
@@ -68,7 +95,6 @@ pub async fn serve_one(
 fn into_axum(response: Response<Body>) -> axum::response::Response {
     let (parts, body) = response.into_parts();
     let bytes = match body {
-        Body::Empty => Vec::new(),
         Body::Text(text) => text.into_bytes(),
         Body::Binary(bytes) => bytes,
         _ => Vec::new(),
@@ -82,4 +108,77 @@ pub fn app(functions: Arc<Functions>) -> axum::Router {
         let functions = functions.clone();
         async move { serve_one(&functions, req).await }
     })
+}
+
+/// One round of what Lambda's SQS event source does: receive up to 10 messages (waiting
+/// up to `wait`), hand them to reconcile as one batch, delete those it did not report
+/// as failed. Returns how many messages it received.
+pub async fn pump_once(
+    functions: &Functions,
+    sqs: &aws_sdk_sqs::Client,
+    queue_url: &str,
+    wait: Duration,
+) -> Result<usize, aws_sdk_sqs::Error> {
+    let received = sqs
+        .receive_message()
+        .queue_url(queue_url)
+        .max_number_of_messages(10)
+        .wait_time_seconds(wait.as_secs() as i32)
+        .message_system_attribute_names(MessageSystemAttributeName::ApproximateReceiveCount)
+        .send()
+        .await?;
+    let messages = received.messages.unwrap_or_default();
+    if messages.is_empty() {
+        return Ok(0);
+    }
+    let mut batch = SqsEvent::default();
+    for m in &messages {
+        let mut record = SqsMessage::default();
+        record.message_id = m.message_id.clone();
+        record.receipt_handle = m.receipt_handle.clone();
+        record.body = m.body.clone();
+        record.event_source = Some("aws:sqs".into());
+        record.attributes = m
+            .attributes
+            .iter()
+            .flatten()
+            .map(|(k, v)| (k.as_str().to_owned(), v.clone()))
+            .collect();
+        batch.records.push(record);
+    }
+    let response = functions.reconcile.apply_batch(batch).await;
+    for m in &messages {
+        let failed = response
+            .batch_item_failures
+            .iter()
+            .any(|f| Some(&f.item_identifier) == m.message_id.as_ref());
+        if let (false, Some(receipt)) = (failed, &m.receipt_handle) {
+            sqs.delete_message()
+                .queue_url(queue_url)
+                .receipt_handle(receipt)
+                .send()
+                .await?;
+        }
+    }
+    Ok(messages.len())
+}
+
+/// Feeds the compensation queue to reconcile until the task is dropped.
+pub async fn pump_queue(functions: Arc<Functions>, sqs: aws_sdk_sqs::Client, queue_url: String) {
+    loop {
+        if let Err(e) = pump_once(&functions, &sqs, &queue_url, Duration::from_secs(2)).await {
+            tracing::warn!(error = %e, "receiving from the compensation queue failed");
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+    }
+}
+
+/// Runs the reconcile sweep every `every`, as the schedule does in AWS.
+pub async fn schedule(functions: Arc<Functions>, every: Duration) {
+    let mut ticks = tokio::time::interval(every);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticks.tick().await;
+        functions.reconcile.sweep().await;
+    }
 }

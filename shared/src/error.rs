@@ -2,7 +2,7 @@
 
 use serde_json::{json, Map, Value};
 
-use crate::domain::{Invalid, ReservationId, Sku};
+use crate::domain::{Invalid, ReservationId, ReservationStatus, Sku};
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
@@ -33,6 +33,20 @@ pub enum Error {
     ReservationNotFound(String),
     #[error("reservation {0} is already committed to an order")]
     ReservationCommitted(ReservationId),
+    #[error("reservation {0} has expired")]
+    ReservationExpired(ReservationId),
+    #[error("reservation {id} is {}, not HELD", status.as_str())]
+    ReservationNotHeld {
+        id: ReservationId,
+        status: ReservationStatus,
+    },
+    #[error("order {0} does not exist")]
+    OrderNotFound(String),
+    #[error("{}", match sku {
+        Some(sku) => format!("the refund asks for more of sku {sku} than the order has left to refund"),
+        None => "nothing is left to refund on this order".to_owned(),
+    })]
+    RefundExceedsOrder { sku: Option<Sku> },
     #[error("too many concurrent updates of the same stock; retry shortly")]
     Contention,
     #[error("storage failed: {message}")]
@@ -71,6 +85,10 @@ impl Error {
             Error::InsufficientStock { .. } => (409, "insufficient_stock"),
             Error::ReservationNotFound(_) => (404, "reservation_not_found"),
             Error::ReservationCommitted(_) => (409, "reservation_committed"),
+            Error::ReservationExpired(_) => (409, "reservation_expired"),
+            Error::ReservationNotHeld { .. } => (409, "reservation_not_held"),
+            Error::OrderNotFound(_) => (404, "order_not_found"),
+            Error::RefundExceedsOrder { .. } => (409, "refund_exceeds_order"),
             Error::Contention => (503, "contention"),
             Error::Store {
                 retryable: true, ..
@@ -114,8 +132,16 @@ impl Error {
             Error::ReservationNotFound(id) => {
                 body.insert("reservation_id".into(), json!(id));
             }
-            Error::ReservationCommitted(id) => {
+            Error::ReservationCommitted(id)
+            | Error::ReservationExpired(id)
+            | Error::ReservationNotHeld { id, .. } => {
                 body.insert("reservation_id".into(), json!(id));
+            }
+            Error::OrderNotFound(id) => {
+                body.insert("order_id".into(), json!(id));
+            }
+            Error::RefundExceedsOrder { sku: Some(sku) } => {
+                body.insert("sku".into(), json!(sku));
             }
             _ => {}
         }

@@ -8,7 +8,9 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 
 use aws_sdk_dynamodb::config::Credentials;
+use reconcile::Settings;
 use serde_json::Value;
+use stockroom::queue::{CommandMessage, CommandQueue, SqsQueue};
 use stockroom::{Clock, Config};
 use stockroom_local::{server, Emulator, Functions, Resources, TemplateResources};
 use time::{Duration, OffsetDateTime};
@@ -65,6 +67,28 @@ impl Answer {
     }
 }
 
+/// How a test wants its system built.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Options {
+    /// Every send to the compensation queue is lost, as if the function crashed right
+    /// after its transaction; back-off delays still reach the queue.
+    pub lose_sends: bool,
+}
+
+/// The crash hook: a queue whose sends vanish.
+struct LostSends(SqsQueue);
+
+#[async_trait::async_trait]
+impl CommandQueue for LostSends {
+    async fn send(&self, _: &CommandMessage) -> stockroom::Result<()> {
+        Ok(())
+    }
+
+    async fn delay(&self, receipt_handle: &str, seconds: u32) -> stockroom::Result<()> {
+        self.0.delay(receipt_handle, seconds).await
+    }
+}
+
 pub struct TestApp {
     pub base: String,
     pub http: reqwest::Client,
@@ -78,6 +102,10 @@ pub struct TestApp {
 
 impl TestApp {
     pub async fn spawn() -> Self {
+        Self::spawn_with(Options::default()).await
+    }
+
+    pub async fn spawn_with(options: Options) -> Self {
         let endpoint = endpoint().await;
         let aws = aws_config::defaults(aws_config::BehaviorVersion::latest())
             .endpoint_url(&endpoint)
@@ -101,7 +129,28 @@ impl TestApp {
             queue_url: resources.compensation_queue().map(str::to_owned),
         };
         let clock = Arc::new(TestClock::default());
-        let functions = Arc::new(Functions::new(dynamodb.clone(), &config, clock.clone()));
+        let queue_url = resources
+            .compensation_queue()
+            .expect("compensation queue")
+            .to_owned();
+        let sqs_queue = SqsQueue::new(sqs.clone(), queue_url);
+        let queue: Arc<dyn CommandQueue> = if options.lose_sends {
+            Arc::new(LostSends(sqs_queue))
+        } else {
+            Arc::new(sqs_queue)
+        };
+        let settings = Settings {
+            resend_after_seconds: 60,
+            max_receives: 5,
+            backoff_seconds: 0,
+        };
+        let functions = Arc::new(Functions::new(
+            dynamodb.clone(),
+            queue,
+            &config,
+            clock.clone(),
+            settings,
+        ));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind");
@@ -197,6 +246,40 @@ impl TestApp {
             .collect();
         self.post("/reservations", key, &serde_json::json!({ "lines": lines }))
             .await
+    }
+
+    pub fn queue_url(&self) -> &str {
+        self.resources
+            .compensation_queue()
+            .expect("compensation queue")
+    }
+
+    pub fn dead_letter_queue_url(&self) -> &str {
+        &self.resources.queue_urls["CompensationDeadLetterQueue"]
+    }
+
+    /// Feeds the compensation queue to reconcile until it stays empty for a moment.
+    pub async fn drain_queue(&self) -> usize {
+        let mut total = 0;
+        for _ in 0..50 {
+            let n = server::pump_once(
+                &self.functions,
+                &self.sqs,
+                self.queue_url(),
+                std::time::Duration::from_secs(0),
+            )
+            .await
+            .expect("pump the queue");
+            if n == 0 {
+                return total;
+            }
+            total += n;
+        }
+        panic!("the compensation queue did not drain");
+    }
+
+    pub async fn sweep(&self) -> reconcile::SweepSummary {
+        self.functions.reconcile().sweep().await
     }
 
     /// Drops the test's table and queues so the emulator stays small.

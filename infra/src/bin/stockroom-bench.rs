@@ -11,6 +11,8 @@ use std::time::{Duration, Instant};
 
 use aws_sdk_dynamodb::config::Credentials;
 use aws_sdk_dynamodb::types::AttributeValue;
+use reconcile::Settings;
+use stockroom::queue::SqsQueue;
 use stockroom::{Config, SystemClock};
 use stockroom_local::{server, Emulator, Functions, TemplateResources};
 
@@ -256,14 +258,21 @@ async fn main() {
             .create(&dynamodb, &sqs, &format!("bench-{shards}-shards"))
             .await
             .expect("bench table");
+        let queue_url = resources
+            .compensation_queue()
+            .expect("compensation queue")
+            .to_owned();
         let config = Config {
             table: resources.table.clone(),
-            queue_url: None,
+            queue_url: Some(queue_url.clone()),
         };
+        let queue = Arc::new(SqsQueue::new(sqs.clone(), queue_url));
         let functions = Arc::new(Functions::new(
             dynamodb.clone(),
+            queue,
             &config,
             Arc::new(SystemClock),
+            Settings::default(),
         ));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await

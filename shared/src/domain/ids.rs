@@ -47,6 +47,11 @@ macro_rules! prefixed_id {
             pub fn as_str(&self) -> &str {
                 &self.0
             }
+
+            /// The ULID after the prefix (ids sharing it belong together).
+            pub fn ulid(&self) -> Ulid {
+                Ulid::from_string(&self.0[Self::PREFIX.len()..]).unwrap_or_default()
+            }
         }
 
         impl TryFrom<String> for $name {
@@ -79,6 +84,21 @@ prefixed_id!(
     /// One change of a sku's on-hand stock by an administrator.
     AdjustmentId,
     "adj_"
+);
+prefixed_id!(
+    /// A confirmed sale.
+    OrderId,
+    "ord_"
+);
+prefixed_id!(
+    /// Money (and maybe units) going back for some of an order's lines.
+    RefundId,
+    "rfd_"
+);
+prefixed_id!(
+    /// A compensation command: follow-up work recorded with the step that needs it.
+    CommandId,
+    "cmd_"
 );
 
 #[cfg(test)]

@@ -7,13 +7,13 @@ mod sku;
 mod stock;
 mod timestamp;
 
-pub use ids::{AdjustmentId, ReservationId};
+pub use ids::{AdjustmentId, CommandId, OrderId, RefundId, ReservationId};
 pub use quantity::{Delta, OnHand, Quantity};
 pub use reservation::{
     Allocation, CustomerId, HoldDuration, Line, Lines, Reservation, ReservationStatus,
 };
 pub use sku::Sku;
-pub use stock::{plan_decrement, ShardCount, ShardStock, StockLevels, Take};
+pub use stock::{plan_decrement, Counter, ShardCount, ShardStock, StockLevels, StockMove, Take};
 pub use timestamp::Timestamp;
 
 /// A rule the input broke; becomes a 400 `invalid_request`.
@@ -29,3 +29,9 @@ impl Invalid {
 
 mod adjustment;
 pub use adjustment::{Adjustment, Reason};
+
+mod order;
+pub use order::{
+    CommandStatus, Order, OrderLine, OrderStatus, Refund, RefundPlan, RefundRejected, RefundStatus,
+    Restock,
+};

@@ -1,6 +1,6 @@
 use serde::{Deserialize, Serialize};
 
-use super::{Invalid, Quantity, ReservationId, Sku, Take, Timestamp};
+use super::{Invalid, OrderId, Quantity, ReservationId, Sku, Take, Timestamp};
 
 /// Who a reservation or order is for, as the shop knows them: 1 to 128 visible ASCII characters.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -171,7 +171,7 @@ pub struct Reservation {
     pub expires_at: Timestamp,
     pub created_at: Timestamp,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub order_id: Option<String>,
+    pub order_id: Option<OrderId>,
     #[serde(skip)]
     pub allocations: Vec<Allocation>,
 }

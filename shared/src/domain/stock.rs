@@ -179,3 +179,52 @@ mod tests {
         }
     }
 }
+
+/// One of a shard's three counters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Counter {
+    Available,
+    Reserved,
+    Sold,
+}
+
+impl Counter {
+    pub fn name(self) -> &'static str {
+        match self {
+            Counter::Available => "available",
+            Counter::Reserved => "reserved",
+            Counter::Sold => "sold",
+        }
+    }
+}
+
+/// Units going from one counter to another on the same shard. Only the `from` counter
+/// can run short, so it is the one the conditional write checks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StockMove {
+    pub from: Counter,
+    pub to: Counter,
+}
+
+impl StockMove {
+    pub const RESERVE: Self = Self {
+        from: Counter::Available,
+        to: Counter::Reserved,
+    };
+    pub const RELEASE: Self = Self {
+        from: Counter::Reserved,
+        to: Counter::Available,
+    };
+    pub const COMMIT: Self = Self {
+        from: Counter::Reserved,
+        to: Counter::Sold,
+    };
+    pub const SELL: Self = Self {
+        from: Counter::Available,
+        to: Counter::Sold,
+    };
+    pub const RESTOCK: Self = Self {
+        from: Counter::Sold,
+        to: Counter::Available,
+    };
+}

@@ -7,8 +7,8 @@ use async_trait::async_trait;
 pub use dynamo::DynamoStore;
 
 use crate::domain::{
-    Adjustment, Reservation, ReservationId, ReservationStatus, ShardCount, Sku, StockLevels,
-    Timestamp,
+    Adjustment, CommandId, Line, Lines, Order, OrderId, Refund, RefundId, Reservation,
+    ReservationId, ReservationStatus, Restock, ShardCount, Sku, StockLevels, Timestamp,
 };
 use crate::error::Result;
 use crate::idempotency::Recorded;
@@ -76,4 +76,94 @@ pub trait EndHold: Send + Sync {
         to: ReservationStatus,
         at: Timestamp,
     ) -> Result<Reservation>;
+}
+
+#[async_trait]
+pub trait PlaceOrder: Send + Sync {
+    /// Commits the order's reservation (HELD and not past `expires_at` at `order.created_at`):
+    /// its units go from reserved to sold, and the order is written, in one transaction.
+    async fn commit_hold(&self, order: Order, fingerprint: &str) -> Result<Recorded<Order>>;
+
+    /// Sells `lines` straight from available stock, all or nothing, and writes the order.
+    async fn sell(&self, order: Order, lines: &Lines, fingerprint: &str)
+        -> Result<Recorded<Order>>;
+}
+
+#[async_trait]
+pub trait ReadOrder: Send + Sync {
+    /// The order with its refunds.
+    async fn order(&self, id: &OrderId) -> Result<Option<Order>>;
+}
+
+/// A refund as the client asked for it.
+#[derive(Debug, Clone)]
+pub struct RefundRequest {
+    pub refund_id: RefundId,
+    pub order_id: OrderId,
+    /// `None`: everything the order has left.
+    pub lines: Option<Vec<Line>>,
+    pub restock: bool,
+    pub reason: Option<String>,
+    pub at: Timestamp,
+}
+
+#[async_trait]
+pub trait RecordRefund: Send + Sync {
+    /// Records the refund and the order's refunded quantities in one transaction that
+    /// never lets refunded exceed ordered; with restock, the restock command is recorded
+    /// in the same transaction and returned for sending.
+    async fn record_refund(
+        &self,
+        request: &RefundRequest,
+        fingerprint: &str,
+    ) -> Result<Recorded<(Refund, Option<Restock>)>>;
+}
+
+/// What applying a compensation command came to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Applied {
+    Now,
+    Before,
+}
+
+#[async_trait]
+pub trait ApplyRestock: Send + Sync {
+    /// Puts the command's units back and completes its refund, once.
+    async fn apply_restock(&self, id: &CommandId, at: Timestamp) -> Result<Applied>;
+
+    /// Gives up on a command whose retries ran out: it and its refund become FAILED.
+    async fn fail_restock(&self, id: &CommandId, at: Timestamp) -> Result<()>;
+}
+
+#[async_trait]
+pub trait FindOverdueHolds: Send + Sync {
+    /// HELD reservations whose `expires_at` is at or before `now`, through the index.
+    async fn overdue_holds(&self, now: Timestamp) -> Result<Vec<ReservationId>>;
+}
+
+#[async_trait]
+pub trait FindUnappliedCommands: Send + Sync {
+    /// Commands recorded at or before `cutoff` and still PENDING, through the index.
+    async fn unapplied_commands(&self, cutoff: Timestamp) -> Result<Vec<Restock>>;
+
+    /// A command was sent again at `at`: it is due again one grace period later.
+    async fn mark_resent(&self, id: &CommandId, at: Timestamp) -> Result<()>;
+}
+
+/// What the books of one sku say.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SkuBooks {
+    pub levels: StockLevels,
+    /// `on_hand` as the sku item keeps it.
+    pub recorded_on_hand: u64,
+    /// The sum of every adjustment's delta.
+    pub adjustments: i64,
+    /// The sum of the units HELD reservations hold of this sku.
+    pub held: u64,
+}
+
+#[async_trait]
+pub trait ReadBooks: Send + Sync {
+    /// Every sku's books. Read while traffic flows, they may disagree for a moment.
+    async fn books(&self) -> Result<Vec<SkuBooks>>;
 }

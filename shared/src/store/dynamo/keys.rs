@@ -8,12 +8,17 @@
 //! | reservation | `RESERVATION#<res id>` | `RESERVATION` |
 //!
 //! Shards are numbered items from the start, so a sku can be split later without a
-//! migration. HELD reservations carry `hold_bucket` and are found by expiry through the
-//! sparse `held-by-expiry` index, spread over a few buckets so no index partition is hot.
+//! migration.
+//!
+//! The sparse `sweep` index (`sweep_bucket`, `sweep_at`) holds only what the scheduled
+//! sweep must visit: HELD reservations by expiry, unapplied compensation commands by
+//! due time, and every sku. Holds and commands are spread over a few buckets so no index
+//! partition is hot.
 
-use crate::domain::{AdjustmentId, ReservationId, Sku};
+use crate::domain::{AdjustmentId, CommandId, OrderId, RefundId, ReservationId, Sku};
 
-pub const HOLD_BUCKETS: u32 = 8;
+pub const SWEEP_INDEX: &str = "sweep";
+pub const BUCKETS: u32 = 8;
 
 pub const META: &str = "META";
 pub const RESERVATION: &str = "RESERVATION";
@@ -38,7 +43,40 @@ pub fn reservation(id: &ReservationId) -> String {
     format!("RESERVATION#{id}")
 }
 
-pub fn hold_bucket(id: &ReservationId) -> String {
-    let sum: u32 = id.as_str().bytes().map(u32::from).sum();
-    format!("HELD#{}", sum % HOLD_BUCKETS)
+/// Sweep buckets: `HOLD#<n>`, `COMMAND#<n>`, and `SKUS` for every sku.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sweep {
+    Hold,
+    Command,
+}
+
+impl Sweep {
+    pub fn bucket_of(self, id: &str) -> String {
+        let sum: u32 = id.bytes().map(u32::from).sum();
+        self.bucket(sum % BUCKETS)
+    }
+
+    pub fn bucket(self, n: u32) -> String {
+        match self {
+            Sweep::Hold => format!("HOLD#{n}"),
+            Sweep::Command => format!("COMMAND#{n}"),
+        }
+    }
+}
+
+pub const SKUS_BUCKET: &str = "SKUS";
+
+pub const ORDER: &str = "ORDER";
+pub const COMMAND: &str = "COMMAND";
+
+pub fn order(id: &OrderId) -> String {
+    format!("ORDER#{id}")
+}
+
+pub fn refund(id: &RefundId) -> String {
+    format!("REFUND#{id}")
+}
+
+pub fn command(id: &CommandId) -> String {
+    format!("COMMAND#{id}")
 }

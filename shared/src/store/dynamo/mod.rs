@@ -1,9 +1,12 @@
 //! The DynamoDB adapter: one table, `pk`/`sk` strings (see `keys`).
 
 mod codec;
+mod commands;
 mod holds;
 mod keys;
+mod orders;
 mod stock;
+mod sweep;
 
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::types::TransactWriteItem;
@@ -30,6 +33,34 @@ impl DynamoStore {
 
     pub fn table(&self) -> &str {
         &self.table
+    }
+
+    /// One item, read consistently.
+    async fn get(&self, pk: String, sk: String) -> Result<Option<codec::Attributes>> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", codec::s(pk))
+            .key("sk", codec::s(sk))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| store_error("GetItem", e))?;
+        Ok(out.item)
+    }
+
+    /// What the record at this key remembers of the request that created it.
+    async fn recorded_at(
+        &self,
+        pk: String,
+        sk: String,
+    ) -> Result<Option<crate::idempotency::RecordedRequest>> {
+        self.get(pk, sk)
+            .await?
+            .as_ref()
+            .map(stock::recorded_request)
+            .transpose()
     }
 
     /// Runs a transaction; a cancellation is an answer, not an error.
@@ -90,6 +121,13 @@ enum Transaction {
 }
 
 impl Transaction {
+    fn len(&self) -> usize {
+        match self {
+            Transaction::Committed => 0,
+            Transaction::Cancelled(reasons) => reasons.len(),
+        }
+    }
+
     fn reason(&self, index: usize) -> Cancel {
         match self {
             Transaction::Committed => Cancel::Fine,

@@ -6,8 +6,8 @@ use aws_sdk_dynamodb::types::{Put, TransactWriteItem, Update};
 use super::codec::{get_n, get_parsed, get_s, n, s, to_json, values, Attributes};
 use super::{keys, store_error, Cancel, DynamoStore, Transaction, ATTEMPTS};
 use crate::domain::{
-    plan_decrement, Adjustment, AdjustmentId, Reason, ShardCount, ShardStock, Sku, StockLevels,
-    Take, Timestamp,
+    plan_decrement, Adjustment, AdjustmentId, Allocation, Lines, Reason, ShardCount, ShardStock,
+    Sku, StockLevels, StockMove, Take, Timestamp,
 };
 use crate::error::{Error, Result};
 use crate::idempotency::{Recorded, RecordedRequest};
@@ -22,6 +22,37 @@ pub(super) struct SkuSnapshot {
 }
 
 impl SkuSnapshot {
+    /// From the items of a sku's partition; `None` when it has no sku item.
+    pub fn from_items(items: &[Attributes]) -> Result<Option<Self>> {
+        let mut meta = None;
+        let mut shards = Vec::new();
+        let mut updated_at = None;
+        for item in items {
+            let sk = get_s(item, "sk")?;
+            if sk == keys::META {
+                meta = Some(get_n::<u64>(item, "on_hand")?);
+            } else if let Some(shard) = keys::shard_of(sk) {
+                shards.push(ShardStock {
+                    shard,
+                    available: get_n(item, "available")?,
+                    reserved: get_n(item, "reserved")?,
+                    sold: get_n(item, "sold")?,
+                });
+            } else {
+                continue;
+            }
+            let at = get_parsed(item, "updated_at", Timestamp::parse)?;
+            updated_at = updated_at.max(Some(at));
+        }
+        Ok(meta
+            .zip(updated_at)
+            .map(|(on_hand, updated_at)| SkuSnapshot {
+                on_hand,
+                shards,
+                updated_at,
+            }))
+    }
+
     pub fn levels(&self, sku: &Sku) -> StockLevels {
         StockLevels::sum(sku.clone(), &self.shards, self.updated_at)
     }
@@ -93,7 +124,95 @@ pub(super) fn recorded_request(item: &Attributes) -> Result<RecordedRequest> {
     })
 }
 
+/// What taking stock for a request came to.
+pub(super) enum Taken {
+    /// The units moved and the record was written: where they came from.
+    Done(Vec<Allocation>),
+    /// The request's record already exists: it was seen before.
+    Existing(RecordedRequest),
+}
+
 impl DynamoStore {
+    /// One shard's units moved from one counter to another, conditioned on the source.
+    pub(super) fn move_stock(
+        &self,
+        a: &Allocation,
+        mv: StockMove,
+        at: Timestamp,
+    ) -> Result<TransactWriteItem> {
+        let (from, to) = (mv.from.name(), mv.to.name());
+        self.update(
+            keys::sku(&a.sku),
+            keys::stock(a.take.shard),
+            &format!("SET {from} = {from} - :q, {to} = {to} + :q, updated_at = :at"),
+            &format!("{from} >= :q"),
+            values([(":q", n(a.take.quantity)), (":at", s(at.to_string()))]),
+        )
+    }
+
+    /// Where each line's units come from, or why they cannot be had.
+    async fn allocate(&self, lines: &Lines) -> Result<Result<Vec<Allocation>, Error>> {
+        let snapshots =
+            futures::future::try_join_all(lines.iter().map(|l| self.snapshot(&l.sku))).await?;
+        let mut allocations = Vec::new();
+        for (line, snapshot) in lines.iter().zip(snapshots) {
+            let Some(snapshot) = snapshot else {
+                return Ok(Err(Error::SkuNotFound(line.sku.clone())));
+            };
+            let start = random_start(snapshot.shards.len());
+            let quantity = u64::from(line.quantity.get());
+            let Some(takes) = plan_decrement(&snapshot.shards, quantity, start) else {
+                return Ok(Err(Error::InsufficientStock {
+                    sku: line.sku.clone(),
+                }));
+            };
+            allocations.extend(takes.into_iter().map(|take| Allocation {
+                sku: line.sku.clone(),
+                take,
+            }));
+        }
+        Ok(Ok(allocations))
+    }
+
+    /// Moves every line's available units with `mv` (to reserved or sold) and puts the
+    /// request's record (`record` builds it from the allocations) in one transaction.
+    /// A refusal is returned only after checking the record does not already exist.
+    pub(super) async fn take_lines(
+        &self,
+        lines: &Lines,
+        mv: StockMove,
+        at: Timestamp,
+        (pk, sk): (String, String),
+        mut record: impl FnMut(&[Allocation]) -> Attributes,
+    ) -> Result<Taken> {
+        let mut rejection = Error::Contention;
+        for _ in 0..ATTEMPTS {
+            let allocations = match self.allocate(lines).await? {
+                Ok(allocations) => allocations,
+                Err(refused) => {
+                    rejection = refused;
+                    break;
+                }
+            };
+            let mut items = Vec::with_capacity(allocations.len() + 1);
+            for a in &allocations {
+                items.push(self.move_stock(a, mv, at)?);
+            }
+            let record_index = items.len();
+            items.push(self.put_new(record(&allocations))?);
+            match self.transact(items).await? {
+                Transaction::Committed => return Ok(Taken::Done(allocations)),
+                outcome if outcome.reason(record_index) == Cancel::ConditionFailed => break,
+                // Another request took the units this plan counted on: look again.
+                _ => continue,
+            }
+        }
+        match self.recorded_at(pk, sk).await? {
+            Some(recorded) => Ok(Taken::Existing(recorded)),
+            None => Err(rejection),
+        }
+    }
+
     pub(super) async fn snapshot(&self, sku: &Sku) -> Result<Option<SkuSnapshot>> {
         let out = self
             .client
@@ -106,31 +225,7 @@ impl DynamoStore {
             .send()
             .await
             .map_err(|e| store_error("Query", e))?;
-        let mut meta = None;
-        let mut shards = Vec::new();
-        let mut updated_at = None;
-        for item in out.items() {
-            let sk = get_s(item, "sk")?;
-            let at = get_parsed(item, "updated_at", Timestamp::parse)?;
-            updated_at = updated_at.max(Some(at));
-            if sk == keys::META {
-                meta = Some(get_n::<u64>(item, "on_hand")?);
-            } else if let Some(shard) = keys::shard_of(sk) {
-                shards.push(ShardStock {
-                    shard,
-                    available: get_n(item, "available")?,
-                    reserved: get_n(item, "reserved")?,
-                    sold: get_n(item, "sold")?,
-                });
-            }
-        }
-        Ok(meta
-            .zip(updated_at)
-            .map(|(on_hand, updated_at)| SkuSnapshot {
-                on_hand,
-                shards,
-                updated_at,
-            }))
+        SkuSnapshot::from_items(out.items())
     }
 
     pub(super) fn update(
@@ -291,6 +386,8 @@ impl DynamoStore {
             ("sku", s(sku.as_str())),
             ("on_hand", n(on_hand)),
             ("shards", n(count)),
+            ("sweep_bucket", s(keys::SKUS_BUCKET)),
+            ("sweep_at", s(sku.as_str())),
             ("created_at", s(&at_text)),
             ("updated_at", s(&at_text)),
         ]))?];

@@ -1,0 +1,348 @@
+//! reconcile: finishes or undoes what requests left behind.
+//!
+//! Two triggers. The compensation queue: each message names a recorded command, applied
+//! once; failures are reported per message (partial batch response), pushed back with a
+//! growing delay, and after the queue's maxReceiveCount land in the dead-letter queue.
+//! A schedule (or a direct invoke): expire overdue holds, send again commands recorded
+//! but never applied, and audit every sku's books; the answer is a JSON summary.
+
+use std::sync::Arc;
+
+use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
+use serde::Serialize;
+use serde_json::Value;
+use stockroom::domain::{ReservationStatus, Timestamp};
+use stockroom::queue::{CommandMessage, CommandQueue};
+use stockroom::store::{
+    Applied, ApplyRestock, EndHold, FindOverdueHolds, FindUnappliedCommands, ReadBooks, SkuBooks,
+};
+use stockroom::{Clock, Error, Result};
+
+/// Knobs, from the environment in Lambda.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// `STOCKROOM_RESEND_AFTER_SECONDS` (60): how long a recorded command may wait for
+    /// its message before the sweep sends it again.
+    pub resend_after_seconds: u32,
+    /// `STOCKROOM_MAX_RECEIVES` (5): the queue's maxReceiveCount; the attempt that
+    /// reaches it marks the command FAILED before the message goes to the dead-letter queue.
+    pub max_receives: u32,
+    /// `STOCKROOM_BACKOFF_SECONDS` (10): the delay after the first failed attempt,
+    /// doubled after each further one (at most 15 minutes).
+    pub backoff_seconds: u32,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            resend_after_seconds: 60,
+            max_receives: 5,
+            backoff_seconds: 10,
+        }
+    }
+}
+
+impl Settings {
+    pub fn from_env() -> Result<Self> {
+        let d = Self::default();
+        let read = |name: &str, default: u32| match std::env::var(name) {
+            Ok(v) => v
+                .parse()
+                .map_err(|_| Error::Config(format!("{name}={v} is not a whole number"))),
+            Err(_) => Ok(default),
+        };
+        Ok(Self {
+            resend_after_seconds: read("STOCKROOM_RESEND_AFTER_SECONDS", d.resend_after_seconds)?,
+            max_receives: read("STOCKROOM_MAX_RECEIVES", d.max_receives)?,
+            backoff_seconds: read("STOCKROOM_BACKOFF_SECONDS", d.backoff_seconds)?,
+        })
+    }
+
+    /// The delay before attempt `receives + 1`.
+    pub fn backoff(&self, receives: u32) -> u32 {
+        let doublings = receives.saturating_sub(1).min(16);
+        self.backoff_seconds.saturating_mul(1 << doublings).min(900)
+    }
+}
+
+/// One way a sku's books disagree.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Drift {
+    pub sku: String,
+    pub check: &'static str,
+    pub expected: i64,
+    pub actual: i64,
+}
+
+/// The books must agree three ways: held reservations sum to `reserved`; the sku's
+/// `on_hand` is the sum of its adjustments; and the counters add up to `on_hand`.
+pub fn audit(books: &SkuBooks) -> Vec<Drift> {
+    let l = &books.levels;
+    let checks = [
+        (
+            "held_reservations_equal_reserved",
+            books.held as i64,
+            l.reserved as i64,
+        ),
+        (
+            "adjustments_equal_on_hand",
+            books.adjustments,
+            books.recorded_on_hand as i64,
+        ),
+        (
+            "counters_equal_on_hand",
+            books.recorded_on_hand as i64,
+            l.on_hand as i64,
+        ),
+    ];
+    checks
+        .into_iter()
+        .filter(|(_, expected, actual)| expected != actual)
+        .map(|(check, expected, actual)| Drift {
+            sku: l.sku.to_string(),
+            check,
+            expected,
+            actual,
+        })
+        .collect()
+}
+
+/// What a sweep found and fixed.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct SweepSummary {
+    pub started_at: String,
+    pub finished_at: String,
+    pub holds_expired: usize,
+    pub commands_resent: usize,
+    pub skus_audited: usize,
+    pub drift: Vec<Drift>,
+    pub errors: Vec<String>,
+}
+
+pub struct Reconcile<S> {
+    store: S,
+    queue: Arc<dyn CommandQueue>,
+    clock: Arc<dyn Clock>,
+    settings: Settings,
+}
+
+impl<S> Reconcile<S>
+where
+    S: ApplyRestock + EndHold + FindOverdueHolds + FindUnappliedCommands + ReadBooks,
+{
+    pub fn new(
+        store: S,
+        queue: Arc<dyn CommandQueue>,
+        clock: Arc<dyn Clock>,
+        settings: Settings,
+    ) -> Self {
+        Self {
+            store,
+            queue,
+            clock,
+            settings,
+        }
+    }
+
+    fn now(&self) -> Timestamp {
+        Timestamp::new(self.clock.now())
+    }
+
+    /// Any invocation: an SQS batch gets a partial batch response, anything else
+    /// (the schedule's event, `{}`) runs a sweep and gets its summary.
+    pub async fn handle(&self, event: Value) -> Value {
+        let from_sqs = event["Records"]
+            .as_array()
+            .is_some_and(|r| r.iter().all(|m| m["eventSource"] == "aws:sqs") && !r.is_empty());
+        if from_sqs {
+            match serde_json::from_value::<SqsEvent>(event) {
+                Ok(batch) => {
+                    return serde_json::to_value(self.apply_batch(batch).await).unwrap_or_default()
+                }
+                Err(e) => tracing::error!(error = %e, "an SQS event that does not parse"),
+            }
+            return Value::Null;
+        }
+        serde_json::to_value(self.sweep().await).unwrap_or_default()
+    }
+
+    pub async fn apply_batch(&self, batch: SqsEvent) -> SqsBatchResponse {
+        let outcomes =
+            futures::future::join_all(batch.records.iter().map(|m| self.apply_message(m))).await;
+        let mut response = SqsBatchResponse::default();
+        for (message, outcome) in batch.records.iter().zip(outcomes) {
+            if let Err(e) = outcome {
+                let id = message.message_id.clone().unwrap_or_default();
+                tracing::warn!(message_id = %id, error = %e, "compensation failed; it will be retried");
+                let mut failure = BatchItemFailure::default();
+                failure.item_identifier = id;
+                response.batch_item_failures.push(failure);
+            }
+        }
+        response
+    }
+
+    async fn apply_message(&self, message: &SqsMessage) -> Result<()> {
+        let outcome = self.apply(message).await;
+        if outcome.is_err() {
+            let receives: u32 = message
+                .attributes
+                .get("ApproximateReceiveCount")
+                .and_then(|n| n.parse().ok())
+                .unwrap_or(1);
+            if receives >= self.settings.max_receives {
+                tracing::error!(message_id = ?message.message_id, receives, "compensation gave up; the message goes to the dead-letter queue");
+                if let Some(command) = parse(message) {
+                    self.store
+                        .fail_restock(&command.command_id, self.now())
+                        .await?;
+                }
+            } else if let Some(receipt) = &message.receipt_handle {
+                self.queue
+                    .delay(receipt, self.settings.backoff(receives))
+                    .await?;
+            }
+        }
+        outcome
+    }
+
+    async fn apply(&self, message: &SqsMessage) -> Result<()> {
+        let command = parse(message).ok_or_else(|| {
+            Error::InvalidRequest(format!(
+                "message {:?} is not a compensation command",
+                message.message_id
+            ))
+        })?;
+        match self
+            .store
+            .apply_restock(&command.command_id, self.now())
+            .await?
+        {
+            Applied::Now => tracing::info!(command_id = %command.command_id, "restock applied"),
+            Applied::Before => {
+                tracing::info!(command_id = %command.command_id, "restock was applied before")
+            }
+        }
+        Ok(())
+    }
+
+    pub async fn sweep(&self) -> SweepSummary {
+        let now = self.now();
+        let mut summary = SweepSummary {
+            started_at: now.to_string(),
+            ..Default::default()
+        };
+        let note = |summary: &mut SweepSummary, e: Error| summary.errors.push(e.to_string());
+
+        match self.store.overdue_holds(now).await {
+            Ok(ids) => {
+                for id in ids {
+                    match self
+                        .store
+                        .end_hold(&id, ReservationStatus::Expired, now)
+                        .await
+                    {
+                        Ok(r) if r.status == ReservationStatus::Expired => {
+                            summary.holds_expired += 1
+                        }
+                        Ok(_) => {}
+                        Err(e) => note(&mut summary, e),
+                    }
+                }
+            }
+            Err(e) => note(&mut summary, e),
+        }
+
+        let cutoff = Timestamp::new(now.inner() - time_seconds(self.settings.resend_after_seconds));
+        match self.store.unapplied_commands(cutoff).await {
+            Ok(commands) => {
+                for restock in commands {
+                    let sent = self.queue.send(&CommandMessage::restock(&restock)).await;
+                    // Wait another grace period before sending it yet again.
+                    match sent.and(self.store.mark_resent(&restock.command_id, now).await) {
+                        Ok(()) => summary.commands_resent += 1,
+                        Err(e) => note(&mut summary, e),
+                    }
+                }
+            }
+            Err(e) => note(&mut summary, e),
+        }
+
+        match self.store.books().await {
+            Ok(books) => {
+                summary.skus_audited = books.len();
+                summary.drift = books.iter().flat_map(audit).collect();
+            }
+            Err(e) => note(&mut summary, e),
+        }
+        summary.finished_at = self.now().to_string();
+        tracing::info!(summary = %serde_json::to_string(&summary).unwrap_or_default(), "sweep finished");
+        summary
+    }
+}
+
+fn time_seconds(seconds: u32) -> std::time::Duration {
+    std::time::Duration::from_secs(u64::from(seconds))
+}
+
+fn parse(message: &SqsMessage) -> Option<CommandMessage> {
+    message
+        .body
+        .as_deref()
+        .and_then(|b| serde_json::from_str(b).ok())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use stockroom::domain::{Sku, StockLevels};
+
+    fn books(reserved: u64, held: u64, on_hand: u64, adjustments: i64) -> SkuBooks {
+        let sku = Sku::parse("tea").unwrap();
+        SkuBooks {
+            levels: StockLevels {
+                sku,
+                on_hand: 10,
+                available: 10 - reserved,
+                reserved,
+                sold: 0,
+                shards: 1,
+                updated_at: Timestamp::parse("2026-01-01T00:00:00Z").unwrap(),
+            },
+            recorded_on_hand: on_hand,
+            adjustments,
+            held,
+        }
+    }
+
+    #[test]
+    fn agreeing_books_have_no_drift() {
+        assert!(audit(&books(3, 3, 10, 10)).is_empty());
+    }
+
+    #[test]
+    fn each_disagreement_is_named() {
+        let checks: Vec<_> = audit(&books(3, 2, 11, 12))
+            .into_iter()
+            .map(|d| d.check)
+            .collect();
+        assert_eq!(
+            checks,
+            [
+                "held_reservations_equal_reserved",
+                "adjustments_equal_on_hand",
+                "counters_equal_on_hand"
+            ]
+        );
+    }
+
+    #[test]
+    fn backoff_grows_and_is_capped() {
+        let s = Settings {
+            backoff_seconds: 10,
+            ..Settings::default()
+        };
+        assert_eq!([s.backoff(1), s.backoff(2), s.backoff(3)], [10, 20, 40]);
+        assert_eq!(s.backoff(30), 900);
+    }
+}

@@ -1,0 +1,28 @@
+use std::sync::Arc;
+
+use lambda_runtime::{run, service_fn, Error, LambdaEvent};
+use reconcile::{Reconcile, Settings};
+use serde_json::Value;
+use stockroom::queue::SqsQueue;
+use stockroom::store::DynamoStore;
+use stockroom::{config, telemetry, Config, SystemClock};
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    telemetry::init();
+    let config = Config::from_env()?;
+    let settings = Settings::from_env()?;
+    let queue_url = config
+        .queue_url
+        .clone()
+        .ok_or("STOCKROOM_QUEUE_URL is not set")?;
+    let aws = config::aws().await;
+    let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&aws), config.table);
+    let queue = Arc::new(SqsQueue::new(aws_sdk_sqs::Client::new(&aws), queue_url));
+    let app = Reconcile::new(store, queue, Arc::new(SystemClock), settings);
+    let app = &app;
+    run(service_fn(move |event: LambdaEvent<Value>| async move {
+        Ok::<_, Error>(app.handle(event.payload).await)
+    }))
+    .await
+}
