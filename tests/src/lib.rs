@@ -20,7 +20,10 @@ static OWN_EMULATOR: OnceCell<Emulator> = OnceCell::const_new();
 static TEMPLATE: OnceCell<TemplateResources> = OnceCell::const_new();
 
 async fn endpoint() -> String {
-    if let Ok(endpoint) = std::env::var("STOCKROOM_TEST_ENDPOINT") {
+    if let Some(endpoint) = std::env::var("STOCKROOM_TEST_ENDPOINT")
+        .ok()
+        .filter(|e| !e.is_empty())
+    {
         return endpoint;
     }
     OWN_EMULATOR
@@ -70,22 +73,34 @@ impl Answer {
 /// How a test wants its system built.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct Options {
-    /// Every send to the compensation queue is lost, as if the function crashed right
-    /// after its transaction; back-off delays still reach the queue.
-    pub lose_sends: bool,
+    /// The first this many sends to the compensation queue are lost, as if the
+    /// function had crashed right after its transaction.
+    pub lost_sends: usize,
+    /// Reconcile's back-off after a failed attempt (0: retry at once).
+    pub backoff_seconds: u32,
 }
 
-/// The crash hook: a queue whose sends vanish.
-struct LostSends(SqsQueue);
+/// The crash hook: a queue whose first sends vanish.
+struct LostSends {
+    queue: SqsQueue,
+    to_lose: std::sync::atomic::AtomicUsize,
+}
 
 #[async_trait::async_trait]
 impl CommandQueue for LostSends {
-    async fn send(&self, _: &CommandMessage) -> stockroom::Result<()> {
-        Ok(())
+    async fn send(&self, message: &CommandMessage) -> stockroom::Result<()> {
+        let lose = self
+            .to_lose
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+            .is_ok();
+        if lose {
+            return Ok(());
+        }
+        self.queue.send(message).await
     }
 
     async fn delay(&self, receipt_handle: &str, seconds: u32) -> stockroom::Result<()> {
-        self.0.delay(receipt_handle, seconds).await
+        self.queue.delay(receipt_handle, seconds).await
     }
 }
 
@@ -106,6 +121,7 @@ impl TestApp {
     }
 
     pub async fn spawn_with(options: Options) -> Self {
+        stockroom::telemetry::init();
         let endpoint = endpoint().await;
         let aws = aws_config::defaults(aws_config::BehaviorVersion::latest())
             .endpoint_url(&endpoint)
@@ -134,15 +150,14 @@ impl TestApp {
             .expect("compensation queue")
             .to_owned();
         let sqs_queue = SqsQueue::new(sqs.clone(), queue_url);
-        let queue: Arc<dyn CommandQueue> = if options.lose_sends {
-            Arc::new(LostSends(sqs_queue))
-        } else {
-            Arc::new(sqs_queue)
-        };
+        let queue = Arc::new(LostSends {
+            queue: sqs_queue,
+            to_lose: options.lost_sends.into(),
+        });
         let settings = Settings {
             resend_after_seconds: 60,
             max_receives: 5,
-            backoff_seconds: 0,
+            backoff_seconds: options.backoff_seconds,
         };
         let functions = Arc::new(Functions::new(
             dynamodb.clone(),

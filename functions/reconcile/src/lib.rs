@@ -190,17 +190,23 @@ where
                 .get("ApproximateReceiveCount")
                 .and_then(|n| n.parse().ok())
                 .unwrap_or(1);
-            if receives >= self.settings.max_receives {
+            let last = receives >= self.settings.max_receives;
+            if last {
                 tracing::error!(message_id = ?message.message_id, receives, "compensation gave up; the message goes to the dead-letter queue");
                 if let Some(command) = parse(message) {
                     self.store
                         .fail_restock(&command.command_id, self.now())
                         .await?;
                 }
-            } else if let Some(receipt) = &message.receipt_handle {
-                self.queue
-                    .delay(receipt, self.settings.backoff(receives))
-                    .await?;
+            }
+            if let Some(receipt) = &message.receipt_handle {
+                // After the last attempt, visible at once: the next receive dead-letters it.
+                let delay = if last {
+                    0
+                } else {
+                    self.settings.backoff(receives)
+                };
+                self.queue.delay(receipt, delay).await?;
             }
         }
         outcome

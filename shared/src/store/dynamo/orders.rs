@@ -290,7 +290,7 @@ impl RecordRefund for DynamoStore {
             let mut items = vec![self.update(
                 pk.clone(),
                 sk,
-                "SET #status = :status, lines = :lines, version = version + :one, updated_at = :at",
+                "SET #status = :status, #lines = :lines, version = version + :one, updated_at = :at",
                 "version = :seen",
                 values([
                     (":status", s(status_text(plan.status))),
