@@ -3,19 +3,31 @@
 
 use std::collections::BTreeSet;
 use std::path::Path;
+use std::sync::Arc;
 
 use lambda_http::Request;
+use place_order::PlaceOrders;
+use reconcile::{Reconcile, Settings};
+use refund::Refunds;
 use reserve_stock::ReserveStock;
 use stock_admin::StockAdmin;
-use stockroom_tests::TestApp;
+use stockroom::queue::SqsQueue;
+use stockroom_tests::{levels, TestApp};
 
-fn event(function: &str, name: &str) -> Request {
+fn read(function: &str, name: &str) -> String {
     let path = stockroom_local::project_root()
         .join("events")
         .join(function)
         .join(name);
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    lambda_http::request::from_str(&text).unwrap_or_else(|e| panic!("{name}: {e}"))
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+fn event(function: &str, name: &str) -> Request {
+    lambda_http::request::from_str(&read(function, name)).unwrap_or_else(|e| panic!("{name}: {e}"))
+}
+
+fn names(list: &[&str]) -> BTreeSet<String> {
+    list.iter().map(|s| s.to_string()).collect()
 }
 
 fn files(function: &str) -> BTreeSet<String> {
@@ -81,5 +93,55 @@ async fn every_api_event_is_accepted_by_its_handler() {
     // The get and release events name the reservation the create event makes.
     assert_eq!(answers[0]["reservation_id"], answers[1]["reservation_id"]);
     assert_eq!(answers[2]["status"], "RELEASED");
+
+    // place-order: one order from a hold the API made with the key the event expects,
+    // one straight from stock, and reading the latter.
+    let place_order = PlaceOrders::new(app.store(), app.clock.clone());
+    assert_eq!(
+        app.reserve("example-order-hold", &[("tea-1", 1)])
+            .await
+            .status,
+        201
+    );
+    let order_order = [
+        "create-order-from-reservation.json",
+        "create-order.json",
+        "get-order.json",
+    ];
+    assert_eq!(files("place-order"), names(&order_order));
+    for name in order_order {
+        let response = place_order.handle(event("place-order", name)).await;
+        assert!(
+            response.status().is_success(),
+            "{name}: {:?}",
+            body(&response)
+        );
+    }
+    assert_eq!(levels(&app.stock("tea-1").await), (116, 0, 4, 120));
+
+    // refund: one unit of that order, restocked by the queue event below.
+    let queue = Arc::new(SqsQueue::new(app.sqs.clone(), app.queue_url()));
+    let refund = Refunds::new(app.store(), queue.clone(), app.clock.clone());
+    assert_eq!(files("refund"), names(&["create-refund.json"]));
+    let response = refund.handle(event("refund", "create-refund.json")).await;
+    assert_eq!(response.status(), 202, "{:?}", body(&response));
+
+    // reconcile: the queue event carries that refund's command; the schedule sweeps.
+    let reconcile = Reconcile::new(app.store(), queue, app.clock.clone(), Settings::default());
+    assert_eq!(
+        files("reconcile"),
+        names(&["compensation-message.json", "scheduled-sweep.json"])
+    );
+    let message: serde_json::Value =
+        serde_json::from_str(&read("reconcile", "compensation-message.json")).unwrap();
+    let answer = reconcile.handle(message).await;
+    assert_eq!(answer, serde_json::json!({"batchItemFailures": []}));
+    assert_eq!(levels(&app.stock("tea-1").await), (117, 0, 3, 120));
+    let schedule: serde_json::Value =
+        serde_json::from_str(&read("reconcile", "scheduled-sweep.json")).unwrap();
+    let summary = reconcile.handle(schedule).await;
+    assert_eq!(summary["skus_audited"], 1, "{summary}");
+    assert_eq!(summary["drift"], serde_json::json!([]), "{summary}");
+    assert_eq!(summary["errors"], serde_json::json!([]), "{summary}");
     app.cleanup().await;
 }
