@@ -69,6 +69,9 @@ pub fn replay(recorded: RecordedRequest) -> Response<Body> {
 /// The RFC 9457 answer for an error, logged at a level that matches who is at fault.
 pub fn problem(error: &Error) -> Response<Body> {
     let p = error.problem();
+    if p.status < 500 {
+        crate::metrics::count("Rejections", 1, &[("code", p.code)]);
+    }
     if p.status >= 500 {
         tracing::error!(code = p.code, error = %error, "request failed");
     } else {
@@ -84,6 +87,22 @@ pub fn problem(error: &Error) -> Response<Body> {
         response.headers_mut().insert(header::ALLOW, allow);
     }
     response
+}
+
+/// The span a request is handled in: its idempotency key (if any) goes on every log line.
+pub fn request_span(req: &Request) -> tracing::Span {
+    let key = req
+        .headers()
+        .get(crate::idempotency::HEADER)
+        .or_else(|| req.headers().get(crate::idempotency::LEGACY_HEADER))
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    tracing::info_span!(
+        "request",
+        method = %req.method(),
+        path = %req.uri().path(),
+        idempotency_key = key
+    )
 }
 
 /// Turns a handler's result into the response, whatever happened.

@@ -8,6 +8,7 @@ pub mod domain;
 pub mod error;
 pub mod http;
 pub mod idempotency;
+pub mod metrics;
 pub mod queue;
 pub mod store;
 pub mod telemetry;

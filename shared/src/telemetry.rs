@@ -1,5 +1,6 @@
-//! Logs: JSON (with the Lambda request id from the runtime's span) when running in
-//! Lambda, readable text everywhere else. `RUST_LOG` sets the level.
+//! Logs: JSON when running in Lambda, readable text everywhere else; `RUST_LOG` sets
+//! the level. In Lambda every line lists its spans: the runtime's (`requestId`,
+//! `xrayTraceId`) and the handler's (`idempotency_key`, method, path).
 
 use tracing_subscriber::{fmt, EnvFilter};
 
@@ -10,8 +11,8 @@ pub fn init() {
         fmt()
             .json()
             .with_env_filter(filter)
-            .with_current_span(true)
-            .with_span_list(false)
+            .with_current_span(false)
+            .with_span_list(true)
             .flatten_event(true)
             .without_time()
             .with_target(false)

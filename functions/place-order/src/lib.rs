@@ -14,6 +14,7 @@ use stockroom::http::{self, json_body};
 use stockroom::idempotency::{IdempotencyKey, Recorded, RequestKey};
 use stockroom::store::{PlaceOrder, ReadOrder};
 use stockroom::{Clock, Error, Result};
+use tracing::Instrument;
 
 /// Either `{"reservation_id"}` or `{"lines", "customer_id"?}`.
 #[derive(Debug, Deserialize)]
@@ -34,7 +35,8 @@ impl<S: PlaceOrder + ReadOrder> PlaceOrders<S> {
     }
 
     pub async fn handle(&self, req: Request) -> Response<Body> {
-        http::respond(self.route(&req).await)
+        let span = http::request_span(&req);
+        http::respond(self.route(&req).instrument(span).await)
     }
 
     async fn route(&self, req: &Request) -> Result<Response<Body>> {
@@ -97,6 +99,7 @@ impl<S: PlaceOrder + ReadOrder> PlaceOrders<S> {
         match recorded {
             Recorded::Created(order) => {
                 tracing::info!(order_id = %order.order_id, "order placed");
+                stockroom::metrics::count("Orders", 1, &[]);
                 Ok(http::json(201, &order))
             }
             Recorded::Existing(first) => Ok(http::replay(first.replay(&body.fingerprint)?)),

@@ -16,7 +16,7 @@ use stockroom::queue::{CommandMessage, CommandQueue};
 use stockroom::store::{
     Applied, ApplyRestock, EndHold, FindOverdueHolds, FindUnappliedCommands, ReadBooks, SkuBooks,
 };
-use stockroom::{Clock, Error, Result};
+use stockroom::{metrics, Clock, Error, Result};
 
 /// Knobs, from the environment in Lambda.
 #[derive(Debug, Clone)]
@@ -193,6 +193,7 @@ where
             let last = receives >= self.settings.max_receives;
             if last {
                 tracing::error!(message_id = ?message.message_id, receives, "compensation gave up; the message goes to the dead-letter queue");
+                metrics::count("MessagesDeadLettered", 1, &[]);
                 if let Some(command) = parse(message) {
                     self.store
                         .fail_restock(&command.command_id, self.now())
@@ -224,7 +225,10 @@ where
             .apply_restock(&command.command_id, self.now())
             .await?
         {
-            Applied::Now => tracing::info!(command_id = %command.command_id, "restock applied"),
+            Applied::Now => {
+                tracing::info!(command_id = %command.command_id, "restock applied");
+                metrics::count("CompensationsApplied", 1, &[]);
+            }
             Applied::Before => {
                 tracing::info!(command_id = %command.command_id, "restock was applied before")
             }
@@ -283,6 +287,9 @@ where
         }
         summary.finished_at = self.now().to_string();
         tracing::info!(summary = %serde_json::to_string(&summary).unwrap_or_default(), "sweep finished");
+        metrics::count("HoldsExpired", summary.holds_expired as u64, &[]);
+        metrics::count("CommandsResent", summary.commands_resent as u64, &[]);
+        metrics::count("Drift", summary.drift.len() as u64, &[]);
         summary
     }
 }

@@ -14,6 +14,7 @@ use stockroom::idempotency::{IdempotencyKey, Recorded, RequestKey};
 use stockroom::queue::{CommandMessage, CommandQueue};
 use stockroom::store::{RecordRefund, RefundRequest};
 use stockroom::{Clock, Error, Result};
+use tracing::Instrument;
 
 #[derive(Debug, Deserialize)]
 struct NewRefund {
@@ -38,7 +39,8 @@ impl<S: RecordRefund> Refunds<S> {
     }
 
     pub async fn handle(&self, req: Request) -> Response<Body> {
-        http::respond(self.route(&req).await)
+        let span = http::request_span(&req);
+        http::respond(self.route(&req).instrument(span).await)
     }
 
     async fn route(&self, req: &Request) -> Result<Response<Body>> {
@@ -77,6 +79,7 @@ impl<S: RecordRefund> Refunds<S> {
             .await?
         {
             Recorded::Created((refund, restock)) => {
+                stockroom::metrics::count("Refunds", 1, &[]);
                 if let Some(restock) = restock {
                     // The command is recorded: if this send is lost, the sweep sends it again.
                     if let Err(e) = self.queue.send(&CommandMessage::restock(&restock)).await {

@@ -14,6 +14,7 @@ use stockroom::http::{self, json_body};
 use stockroom::idempotency::{IdempotencyKey, Recorded, RequestKey};
 use stockroom::store::{EndHold, PlaceHold, ReadReservation};
 use stockroom::{Clock, Error, Result};
+use tracing::Instrument;
 
 #[derive(Debug, Deserialize)]
 struct NewReservation {
@@ -34,7 +35,8 @@ impl<S: PlaceHold + ReadReservation + EndHold> ReserveStock<S> {
     }
 
     pub async fn handle(&self, req: Request) -> Response<Body> {
-        http::respond(self.route(&req).await)
+        let span = http::request_span(&req);
+        http::respond(self.route(&req).instrument(span).await)
     }
 
     async fn route(&self, req: &Request) -> Result<Response<Body>> {
@@ -100,6 +102,7 @@ impl<S: PlaceHold + ReadReservation + EndHold> ReserveStock<S> {
         {
             Recorded::Created(reservation) => {
                 tracing::info!(reservation_id = %reservation.reservation_id, "reserved");
+                stockroom::metrics::count("Reservations", 1, &[]);
                 Ok(http::json(201, &reservation))
             }
             Recorded::Existing(first) => Ok(http::replay(first.replay(&body.fingerprint)?)),

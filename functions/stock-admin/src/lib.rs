@@ -14,6 +14,7 @@ use stockroom::http::{self, json_body};
 use stockroom::idempotency::{IdempotencyKey, Recorded, RequestKey};
 use stockroom::store::{AdjustStock, ReadStock, SetStock};
 use stockroom::{Clock, Error, Result};
+use tracing::Instrument;
 
 #[derive(Debug, Deserialize)]
 struct SetStockBody {
@@ -38,7 +39,8 @@ impl<S: ReadStock + SetStock + AdjustStock> StockAdmin<S> {
     }
 
     pub async fn handle(&self, req: Request) -> Response<Body> {
-        http::respond(self.route(&req).await)
+        let span = http::request_span(&req);
+        http::respond(self.route(&req).instrument(span).await)
     }
 
     async fn route(&self, req: &Request) -> Result<Response<Body>> {
