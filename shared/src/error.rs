@@ -2,7 +2,7 @@
 
 use serde_json::{json, Map, Value};
 
-use crate::domain::{Invalid, ReservationId, ReservationStatus, Sku};
+use crate::domain::{CampaignId, Invalid, ReservationId, ReservationStatus, Sku};
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
@@ -47,6 +47,18 @@ pub enum Error {
         None => "nothing is left to refund on this order".to_owned(),
     })]
     RefundExceedsOrder { sku: Option<Sku> },
+    #[error("campaign {0} does not exist")]
+    CampaignNotFound(CampaignId),
+    #[error("{}", match sku {
+        Some(sku) => format!("sku {sku} is not on sale in campaign {campaign}"),
+        None => format!("campaign {campaign} is not running now"),
+    })]
+    CampaignNotActive {
+        campaign: CampaignId,
+        sku: Option<Sku>,
+    },
+    #[error("this would take the customer past the per-customer limit of campaign {0}")]
+    PurchaseLimitExceeded(CampaignId),
     #[error("too many concurrent updates of the same stock; retry shortly")]
     Contention,
     #[error("storage failed: {message}")]
@@ -88,6 +100,9 @@ impl Error {
             Error::ReservationExpired(_) => (409, "reservation_expired"),
             Error::ReservationNotHeld { .. } => (409, "reservation_not_held"),
             Error::OrderNotFound(_) => (404, "order_not_found"),
+            Error::CampaignNotFound(_) => (404, "campaign_not_found"),
+            Error::CampaignNotActive { .. } => (409, "campaign_not_active"),
+            Error::PurchaseLimitExceeded(_) => (409, "purchase_limit_exceeded"),
             Error::RefundExceedsOrder { .. } => (409, "refund_exceeds_order"),
             Error::Contention => (503, "contention"),
             Error::Store {
@@ -142,6 +157,15 @@ impl Error {
             }
             Error::RefundExceedsOrder { sku: Some(sku) } => {
                 body.insert("sku".into(), json!(sku));
+            }
+            Error::CampaignNotFound(campaign) | Error::PurchaseLimitExceeded(campaign) => {
+                body.insert("campaign_id".into(), json!(campaign));
+            }
+            Error::CampaignNotActive { campaign, sku } => {
+                body.insert("campaign_id".into(), json!(campaign));
+                if let Some(sku) = sku {
+                    body.insert("sku".into(), json!(sku));
+                }
             }
             _ => {}
         }

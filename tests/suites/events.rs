@@ -51,7 +51,13 @@ async fn every_api_event_is_accepted_by_its_handler() {
     let stock_admin = StockAdmin::new(app.store(), app.clock.clone());
     let reserve_stock = ReserveStock::new(app.store(), app.clock.clone());
 
-    let admin_order = ["put-sku.json", "adjust-sku.json", "get-sku.json"];
+    let admin_order = [
+        "put-sku.json",
+        "adjust-sku.json",
+        "get-sku.json",
+        "put-campaign.json",
+        "get-campaign.json",
+    ];
     assert_eq!(
         files("stock-admin"),
         admin_order.iter().map(|s| s.to_string()).collect()

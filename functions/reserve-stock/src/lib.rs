@@ -8,11 +8,12 @@ use lambda_http::http::Method;
 use lambda_http::{Body, Request, Response};
 use serde::Deserialize;
 use stockroom::domain::{
-    CustomerId, HoldDuration, Lines, Reservation, ReservationId, ReservationStatus, Timestamp,
+    CampaignId, CampaignRefusal, CustomerId, HoldDuration, Lines, Reservation, ReservationId,
+    ReservationStatus, Timestamp,
 };
 use stockroom::http::{self, json_body};
 use stockroom::idempotency::{IdempotencyKey, Recorded, RequestKey};
-use stockroom::store::{EndHold, PlaceHold, ReadReservation};
+use stockroom::store::{CampaignHold, EndHold, PlaceHold, ReadCampaign, ReadReservation};
 use stockroom::{Clock, Error, Result};
 use tracing::Instrument;
 
@@ -20,7 +21,7 @@ use tracing::Instrument;
 struct NewReservation {
     lines: Lines,
     customer_id: Option<CustomerId>,
-    campaign_id: Option<serde_json::Value>,
+    campaign_id: Option<CampaignId>,
     hold_seconds: Option<HoldDuration>,
 }
 
@@ -29,7 +30,7 @@ pub struct ReserveStock<S> {
     clock: Arc<dyn Clock>,
 }
 
-impl<S: PlaceHold + ReadReservation + EndHold> ReserveStock<S> {
+impl<S: PlaceHold + ReadReservation + EndHold + ReadCampaign> ReserveStock<S> {
     pub fn new(store: S, clock: Arc<dyn Clock>) -> Self {
         Self { store, clock }
     }
@@ -68,38 +69,60 @@ impl<S: PlaceHold + ReadReservation + EndHold> ReserveStock<S> {
         let key = IdempotencyKey::from_headers(req.headers())?;
         let body = json_body::<NewReservation>(req)?;
         let request = body.value;
-        if request.campaign_id.is_some() {
-            return Err(Error::InvalidRequest(
-                "campaign_id is not supported by this version".into(),
-            ));
-        }
+        let campaign = match &request.campaign_id {
+            None => None,
+            Some(id) => {
+                if request.customer_id.is_none() {
+                    return Err(Error::InvalidRequest(
+                        "a reservation in a campaign needs a customer_id".into(),
+                    ));
+                }
+                let campaign = self.store.campaign(id).await?;
+                Some(campaign.ok_or_else(|| Error::CampaignNotFound(id.clone()))?)
+            }
+        };
         let scope = http::route_scope(req);
         let caller = http::caller(req);
         let now = Timestamp::new(self.clock.now());
         let hold = request.hold_seconds.unwrap_or_default();
+        let id = RequestKey {
+            route: &scope,
+            caller: &caller,
+            key: &key,
+        }
+        .derive();
         let reservation = Reservation {
-            reservation_id: ReservationId::from_ulid(
-                RequestKey {
-                    route: &scope,
-                    caller: &caller,
-                    key: &key,
-                }
-                .derive(),
-            ),
+            reservation_id: ReservationId::from_ulid(id),
             status: ReservationStatus::Held,
             lines: request.lines,
             customer_id: request.customer_id,
-            campaign_id: None,
+            campaign_id: request.campaign_id,
             expires_at: now.plus(hold.seconds()),
             created_at: now,
             order_id: None,
             allocations: Vec::new(),
         };
-        match self
+        let terms = campaign.as_ref().map(|c| CampaignHold {
+            limit: c.per_customer_limit,
+        });
+        let skus: Vec<_> = reservation.lines.iter().map(|l| l.sku.clone()).collect();
+        let units = reservation.units();
+        let placed = self
             .store
-            .place_hold(reservation, &body.fingerprint)
-            .await?
-        {
+            .place_hold(reservation, terms, &body.fingerprint)
+            .await;
+        let placed = match (placed, &campaign) {
+            // The transaction only knows a condition failed; the campaign says which.
+            (Err(Error::CampaignNotActive { campaign: id, .. }), Some(campaign)) => {
+                let sku = match campaign.admits(now, skus.iter(), units) {
+                    Err(CampaignRefusal::SkuNotOnSale(sku)) => Some(sku),
+                    _ => None,
+                };
+                Err(Error::CampaignNotActive { campaign: id, sku })
+            }
+            (placed, _) => placed,
+        };
+        match placed? {
             Recorded::Created(reservation) => {
                 tracing::info!(reservation_id = %reservation.reservation_id, "reserved");
                 stockroom::metrics::count("Reservations", 1, &[]);

@@ -1,6 +1,7 @@
-//! stock-admin: set, adjust and read a sku's stock.
+//! stock-admin: set, adjust and read a sku's stock; define flash-sale campaigns.
 //!
-//! `PUT /skus/{sku}`, `POST /skus/{sku}/adjustments`, `GET /skus/{sku}`.
+//! `PUT /skus/{sku}`, `POST /skus/{sku}/adjustments`, `GET /skus/{sku}`,
+//! `PUT /campaigns/{id}`, `GET /campaigns/{id}`.
 
 use std::sync::Arc;
 
@@ -8,11 +9,12 @@ use lambda_http::http::Method;
 use lambda_http::{Body, Request, Response};
 use serde::Deserialize;
 use stockroom::domain::{
-    Adjustment, AdjustmentId, Delta, OnHand, Reason, ShardCount, Sku, Timestamp,
+    Adjustment, AdjustmentId, CampaignId, CampaignTerms, Delta, OnHand, Reason, ShardCount, Sku,
+    Timestamp,
 };
 use stockroom::http::{self, json_body};
 use stockroom::idempotency::{IdempotencyKey, Recorded, RequestKey};
-use stockroom::store::{AdjustStock, ReadStock, SetStock};
+use stockroom::store::{AdjustStock, ReadCampaign, ReadStock, SetCampaign, SetStock};
 use stockroom::{Clock, Error, Result};
 use tracing::Instrument;
 
@@ -33,7 +35,7 @@ pub struct StockAdmin<S> {
     clock: Arc<dyn Clock>,
 }
 
-impl<S: ReadStock + SetStock + AdjustStock> StockAdmin<S> {
+impl<S: ReadStock + SetStock + AdjustStock + SetCampaign + ReadCampaign> StockAdmin<S> {
     pub fn new(store: S, clock: Arc<dyn Clock>) -> Self {
         Self { store, clock }
     }
@@ -59,6 +61,14 @@ impl<S: ReadStock + SetStock + AdjustStock> StockAdmin<S> {
                 }
                 self.adjust(req, Sku::parse(sku)?).await
             }
+            ["campaigns", id] => {
+                let id = CampaignId::parse(id)?;
+                match *req.method() {
+                    Method::PUT => self.put_campaign(req, id).await,
+                    Method::GET => self.get_campaign(id).await,
+                    _ => Err(http::method_not_allowed(req, &["GET", "PUT"])),
+                }
+            }
             _ => Err(http::route_not_found(req)),
         }
     }
@@ -75,8 +85,7 @@ impl<S: ReadStock + SetStock + AdjustStock> StockAdmin<S> {
         let shards = body
             .shards
             .map(|n| ShardCount::new(n.as_u64().unwrap_or(0)))
-            .transpose()?
-            .unwrap_or(ShardCount::ONE);
+            .transpose()?;
         let now = Timestamp::new(self.clock.now());
         let set = self
             .store
@@ -106,6 +115,20 @@ impl<S: ReadStock + SetStock + AdjustStock> StockAdmin<S> {
         match self.store.adjust(&adjustment, &body.fingerprint).await? {
             Recorded::Created(levels) => Ok(http::json(200, &levels)),
             Recorded::Existing(first) => Ok(http::replay(first.replay(&body.fingerprint)?)),
+        }
+    }
+
+    async fn put_campaign(&self, req: &Request, id: CampaignId) -> Result<Response<Body>> {
+        let terms = json_body::<CampaignTerms>(req)?.value;
+        let now = Timestamp::new(self.clock.now());
+        let (campaign, created) = self.store.put_campaign(&id, &terms, now).await?;
+        Ok(http::json(if created { 201 } else { 200 }, &campaign))
+    }
+
+    async fn get_campaign(&self, id: CampaignId) -> Result<Response<Body>> {
+        match self.store.campaign(&id).await? {
+            Some(campaign) => Ok(http::json(200, &campaign)),
+            None => Err(Error::CampaignNotFound(id)),
         }
     }
 }

@@ -35,3 +35,6 @@ pub use order::{
     CommandStatus, Order, OrderLine, OrderStatus, Refund, RefundPlan, RefundRejected, RefundStatus,
     Restock,
 };
+
+mod campaign;
+pub use campaign::{Campaign, CampaignId, CampaignRefusal, CampaignTerms};

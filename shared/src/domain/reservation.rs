@@ -1,6 +1,6 @@
 use serde::{Deserialize, Serialize};
 
-use super::{Invalid, OrderId, Quantity, ReservationId, Sku, Take, Timestamp};
+use super::{CampaignId, Invalid, OrderId, Quantity, ReservationId, Sku, Take, Timestamp};
 
 /// Who a reservation or order is for, as the shop knows them: 1 to 128 visible ASCII characters.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -167,7 +167,7 @@ pub struct Reservation {
     pub lines: Lines,
     pub customer_id: Option<CustomerId>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub campaign_id: Option<String>,
+    pub campaign_id: Option<CampaignId>,
     pub expires_at: Timestamp,
     pub created_at: Timestamp,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -180,6 +180,11 @@ impl Reservation {
     /// Past its hold: it can no longer be committed, whether or not the sweep has run.
     pub fn is_overdue(&self, now: Timestamp) -> bool {
         self.status == ReservationStatus::Held && now >= self.expires_at
+    }
+
+    /// Units over all lines: what a campaign counts against the customer's limit.
+    pub fn units(&self) -> u64 {
+        self.lines.iter().map(|l| u64::from(l.quantity.get())).sum()
     }
 }
 

@@ -90,7 +90,8 @@ pub struct StockLevels {
 }
 
 impl StockLevels {
-    pub fn sum(sku: Sku, shards: &[ShardStock], updated_at: Timestamp) -> Self {
+    /// Sums every shard item; `active` is how many shards new stock goes to.
+    pub fn sum(sku: Sku, shards: &[ShardStock], active: ShardCount, updated_at: Timestamp) -> Self {
         let (available, reserved, sold) = shards.iter().fold((0, 0, 0), |(a, r, s), x| {
             (a + x.available, r + x.reserved, s + x.sold)
         });
@@ -100,7 +101,7 @@ impl StockLevels {
             available,
             reserved,
             sold,
-            shards: shards.len() as u16,
+            shards: active.get(),
             updated_at,
         }
     }

@@ -7,8 +7,9 @@ use async_trait::async_trait;
 pub use dynamo::DynamoStore;
 
 use crate::domain::{
-    Adjustment, CommandId, Line, Lines, Order, OrderId, Refund, RefundId, Reservation,
-    ReservationId, ReservationStatus, Restock, ShardCount, Sku, StockLevels, Timestamp,
+    Adjustment, Campaign, CampaignId, CampaignTerms, CommandId, Line, Lines, Order, OrderId,
+    Refund, RefundId, Reservation, ReservationId, ReservationStatus, Restock, ShardCount, Sku,
+    StockLevels, Timestamp,
 };
 use crate::error::Result;
 use crate::idempotency::Recorded;
@@ -27,14 +28,15 @@ pub struct StockSet {
 
 #[async_trait]
 pub trait SetStock: Send + Sync {
-    /// Makes `on_hand` the sku's total, creating the sku (over `shards` stock items) if
-    /// it is new; the difference is recorded as an adjustment. Fails with
+    /// Makes `on_hand` the sku's total, creating the sku (over `shards` stock items, one
+    /// unless told) if it is new; the difference is recorded as an adjustment. A new
+    /// shard count for an existing sku respreads its available units first. Fails with
     /// `InsufficientStock` when fewer units are available than the cut needs.
     async fn set_on_hand(
         &self,
         sku: &Sku,
         on_hand: u64,
-        shards: ShardCount,
+        shards: Option<ShardCount>,
         at: Timestamp,
     ) -> Result<StockSet>;
 }
@@ -50,15 +52,41 @@ pub trait AdjustStock: Send + Sync {
     ) -> Result<Recorded<StockLevels>>;
 }
 
+/// The campaign terms a reservation was admitted under; the store re-checks them inside
+/// the reservation's transaction.
+#[derive(Debug, Clone)]
+pub struct CampaignHold {
+    pub limit: u32,
+}
+
 #[async_trait]
 pub trait PlaceHold: Send + Sync {
     /// Moves every line's units from available to reserved and writes the reservation,
-    /// all or nothing. `reservation.allocations` is filled in by the store.
+    /// all or nothing. `reservation.allocations` is filled in by the store. A campaign
+    /// reservation also checks the campaign's window and skus and adds its units to the
+    /// customer's counter, which may not pass `campaign.limit`, in the same transaction.
     async fn place_hold(
         &self,
         reservation: Reservation,
+        campaign: Option<CampaignHold>,
         fingerprint: &str,
     ) -> Result<Recorded<Reservation>>;
+}
+
+#[async_trait]
+pub trait SetCampaign: Send + Sync {
+    /// Creates or replaces a campaign; `true` when it is new.
+    async fn put_campaign(
+        &self,
+        id: &CampaignId,
+        terms: &CampaignTerms,
+        at: Timestamp,
+    ) -> Result<(Campaign, bool)>;
+}
+
+#[async_trait]
+pub trait ReadCampaign: Send + Sync {
+    async fn campaign(&self, id: &CampaignId) -> Result<Option<Campaign>>;
 }
 
 #[async_trait]

@@ -7,11 +7,12 @@ use super::keys::{self, Sweep};
 use super::stock::{recorded_attributes, Taken};
 use super::{DynamoStore, Transaction, ATTEMPTS};
 use crate::domain::{
-    CustomerId, OrderId, Reservation, ReservationId, ReservationStatus, StockMove, Timestamp,
+    CampaignId, CustomerId, OrderId, Reservation, ReservationId, ReservationStatus, StockMove,
+    Timestamp,
 };
 use crate::error::{Error, Result};
 use crate::idempotency::{Recorded, RETENTION_SECONDS};
-use crate::store::{EndHold, PlaceHold, ReadReservation};
+use crate::store::{CampaignHold, EndHold, PlaceHold, ReadReservation};
 
 pub(super) fn reservation_from(item: &Attributes) -> Result<Reservation> {
     Ok(Reservation {
@@ -21,7 +22,9 @@ pub(super) fn reservation_from(item: &Attributes) -> Result<Reservation> {
         customer_id: opt_s(item, "customer_id")
             .map(CustomerId::parse)
             .transpose()?,
-        campaign_id: opt_s(item, "campaign_id").map(str::to_owned),
+        campaign_id: opt_s(item, "campaign_id")
+            .map(CampaignId::parse)
+            .transpose()?,
         expires_at: get_parsed(item, "expires_at", Timestamp::parse)?,
         created_at: get_parsed(item, "created_at", Timestamp::parse)?,
         order_id: opt_s(item, "order_id").map(OrderId::parse).transpose()?,
@@ -56,7 +59,7 @@ impl DynamoStore {
             item.insert("customer_id".into(), s(customer.as_str()));
         }
         if let Some(campaign) = &reservation.campaign_id {
-            item.insert("campaign_id".into(), s(campaign));
+            item.insert("campaign_id".into(), s(campaign.as_str()));
         }
         recorded_attributes(&mut item, fingerprint, 201, to_json(reservation));
         item
@@ -87,6 +90,20 @@ impl DynamoStore {
             &format!("#status = :held{condition_extra}"),
             vals,
         )?];
+        // Released and expired holds give the campaign allowance back; orders keep it.
+        if let (Some(campaign), Some(customer), true) = (
+            &reservation.campaign_id,
+            &reservation.customer_id,
+            mv == StockMove::RELEASE,
+        ) {
+            items.push(self.update(
+                keys::campaign(campaign),
+                keys::customer_counter(customer),
+                "SET units = units - :q, updated_at = :at",
+                "units >= :q",
+                values([(":q", n(reservation.units())), (":at", s(at.to_string()))]),
+            )?);
+        }
         for a in &reservation.allocations {
             items.push(self.move_stock(a, mv, at)?);
         }
@@ -99,16 +116,22 @@ impl PlaceHold for DynamoStore {
     async fn place_hold(
         &self,
         mut reservation: Reservation,
+        campaign: Option<CampaignHold>,
         fingerprint: &str,
     ) -> Result<Recorded<Reservation>> {
         let key = reservation_key(&reservation.reservation_id);
         let lines = reservation.lines.clone();
+        let guards = match (&campaign, &reservation.campaign_id) {
+            (Some(terms), Some(_)) => self.campaign_guards(&reservation, terms)?,
+            _ => Vec::new(),
+        };
         let taken = self
             .take_lines(
                 &lines,
                 StockMove::RESERVE,
                 reservation.created_at,
                 key,
+                guards,
                 |allocations| {
                     reservation.allocations = allocations.to_vec();
                     self.hold_item(&reservation, fingerprint)

@@ -15,7 +15,9 @@
 //! due time, and every sku. Holds and commands are spread over a few buckets so no index
 //! partition is hot.
 
-use crate::domain::{AdjustmentId, CommandId, OrderId, RefundId, ReservationId, Sku};
+use crate::domain::{
+    AdjustmentId, CampaignId, CommandId, CustomerId, OrderId, RefundId, ReservationId, Sku,
+};
 
 pub const SWEEP_INDEX: &str = "sweep";
 pub const BUCKETS: u32 = 8;
@@ -79,4 +81,15 @@ pub fn refund(id: &RefundId) -> String {
 
 pub fn command(id: &CommandId) -> String {
     format!("COMMAND#{id}")
+}
+
+pub const CAMPAIGN: &str = "CAMPAIGN";
+
+pub fn campaign(id: &CampaignId) -> String {
+    format!("CAMPAIGN#{id}")
+}
+
+/// A customer's units held or bought in a campaign, in the campaign's partition.
+pub fn customer_counter(customer: &CustomerId) -> String {
+    format!("CUSTOMER#{}", customer.as_str())
 }

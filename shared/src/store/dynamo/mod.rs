@@ -1,5 +1,6 @@
 //! The DynamoDB adapter: one table, `pk`/`sk` strings (see `keys`).
 
+mod campaigns;
 mod codec;
 mod commands;
 mod holds;

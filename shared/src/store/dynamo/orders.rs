@@ -166,7 +166,7 @@ impl PlaceOrder for DynamoStore {
         let at = order.created_at;
         let key = order_key(&order.order_id);
         let taken = self
-            .take_lines(lines, StockMove::SELL, at, key, |allocations| {
+            .take_lines(lines, StockMove::SELL, at, key, Vec::new(), |allocations| {
                 order.allocations = allocations.to_vec();
                 self.order_item(&order, fingerprint)
             })

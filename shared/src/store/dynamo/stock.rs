@@ -17,6 +17,9 @@ use crate::store::{AdjustStock, ReadStock, SetStock, StockSet};
 #[derive(Debug, Clone)]
 pub(super) struct SkuSnapshot {
     pub on_hand: u64,
+    /// Shards `0..active` take new stock; items past it (left by a shrink) keep what
+    /// is reserved or sold there, and any units that come back to them stay on sale.
+    pub active: ShardCount,
     pub shards: Vec<ShardStock>,
     pub updated_at: Timestamp,
 }
@@ -30,7 +33,8 @@ impl SkuSnapshot {
         for item in items {
             let sk = get_s(item, "sk")?;
             if sk == keys::META {
-                meta = Some(get_n::<u64>(item, "on_hand")?);
+                let active = ShardCount::new(get_n(item, "shards")?)?;
+                meta = Some((get_n::<u64>(item, "on_hand")?, active));
             } else if let Some(shard) = keys::shard_of(sk) {
                 shards.push(ShardStock {
                     shard,
@@ -46,15 +50,16 @@ impl SkuSnapshot {
         }
         Ok(meta
             .zip(updated_at)
-            .map(|(on_hand, updated_at)| SkuSnapshot {
+            .map(|((on_hand, active), updated_at)| SkuSnapshot {
                 on_hand,
+                active,
                 shards,
                 updated_at,
             }))
     }
 
     pub fn levels(&self, sku: &Sku) -> StockLevels {
-        StockLevels::sum(sku.clone(), &self.shards, self.updated_at)
+        StockLevels::sum(sku.clone(), &self.shards, self.active, self.updated_at)
     }
 
     fn after(&self, takes: &[Take], sign: i64, at: Timestamp) -> Self {
@@ -175,16 +180,21 @@ impl DynamoStore {
     }
 
     /// Moves every line's available units with `mv` (to reserved or sold) and puts the
-    /// request's record (`record` builds it from the allocations) in one transaction.
-    /// A refusal is returned only after checking the record does not already exist.
+    /// request's record (`record` builds it from the allocations) in one transaction,
+    /// together with `guards`: further conditional writes, each with the refusal its
+    /// failing condition means. A refusal is returned only after checking the record
+    /// does not already exist.
     pub(super) async fn take_lines(
         &self,
         lines: &Lines,
         mv: StockMove,
         at: Timestamp,
         (pk, sk): (String, String),
+        guards: Vec<(TransactWriteItem, Error)>,
         mut record: impl FnMut(&[Allocation]) -> Attributes,
     ) -> Result<Taken> {
+        let (guard_items, guard_refusals): (Vec<_>, Vec<_>) = guards.into_iter().unzip();
+        let mut guard_refusals: Vec<Option<Error>> = guard_refusals.into_iter().map(Some).collect();
         let mut rejection = Error::Contention;
         for _ in 0..ATTEMPTS {
             let allocations = match self.allocate(lines).await? {
@@ -198,14 +208,24 @@ impl DynamoStore {
             for a in &allocations {
                 items.push(self.move_stock(a, mv, at)?);
             }
+            let first_guard = items.len();
+            items.extend(guard_items.iter().cloned());
             let record_index = items.len();
             items.push(self.put_new(record(&allocations))?);
-            match self.transact(items).await? {
-                Transaction::Committed => return Ok(Taken::Done(allocations)),
-                outcome if outcome.reason(record_index) == Cancel::ConditionFailed => break,
-                // Another request took the units this plan counted on: look again.
-                _ => continue,
+            let outcome = self.transact(items).await?;
+            if let Transaction::Committed = outcome {
+                return Ok(Taken::Done(allocations));
             }
+            if outcome.reason(record_index) == Cancel::ConditionFailed {
+                break;
+            }
+            let failed_guard = (0..guard_items.len())
+                .find(|&g| outcome.reason(first_guard + g) == Cancel::ConditionFailed);
+            if let Some(refused) = failed_guard.and_then(|g| guard_refusals[g].take()) {
+                rejection = refused;
+                break;
+            }
+            // Another request took the units this plan counted on: look again.
         }
         match self.recorded_at(pk, sk).await? {
             Some(recorded) => Ok(Taken::Existing(recorded)),
@@ -275,7 +295,7 @@ impl DynamoStore {
         let sku = &adjustment.sku;
         let count = snapshot.shards.len();
         let (takes, sign) = if adjustment.delta > 0 {
-            let shard = snapshot.shards[random_start(count)].shard;
+            let shard = random_start(usize::from(snapshot.active.get())) as u16;
             (
                 vec![Take {
                     shard,
@@ -419,6 +439,80 @@ impl DynamoStore {
     }
 }
 
+impl DynamoStore {
+    /// Spreads the sku's available units evenly over shards `0..k`, creating shard items
+    /// that do not exist yet and emptying the available units of shards past `k`, in one
+    /// transaction conditioned on what it moves. Reserved and sold units stay where
+    /// they are (holds and orders know their shards), so every unit is kept.
+    async fn reshard(
+        &self,
+        sku: &Sku,
+        snapshot: &SkuSnapshot,
+        k: ShardCount,
+        at: Timestamp,
+    ) -> Result<()> {
+        let total: u64 = snapshot.shards.iter().map(|s| s.available).sum();
+        let count = u64::from(k.get());
+        let target = |shard: u16| {
+            if shard >= k.get() {
+                0
+            } else {
+                total / count + u64::from(u64::from(shard) < total % count)
+            }
+        };
+        let at_text = s(at.to_string());
+        let mut items = vec![self.update(
+            keys::sku(sku),
+            keys::META.into(),
+            "SET shards = :k, updated_at = :at",
+            "shards = :active",
+            values([
+                (":k", n(k.get())),
+                (":active", n(snapshot.active.get())),
+                (":at", at_text.clone()),
+            ]),
+        )?];
+        for shard in 0..k.get().max(
+            snapshot
+                .shards
+                .iter()
+                .map(|s| s.shard + 1)
+                .max()
+                .unwrap_or(0),
+        ) {
+            let want = target(shard);
+            match snapshot.shards.iter().find(|s| s.shard == shard) {
+                None => items.push(self.put_new(values([
+                    ("pk", s(keys::sku(sku))),
+                    ("sk", s(keys::stock(shard))),
+                    ("entity", s("stock")),
+                    ("available", n(want)),
+                    ("reserved", n(0)),
+                    ("sold", n(0)),
+                    ("updated_at", at_text.clone()),
+                ]))?),
+                Some(have) if have.available > want => items.push(self.update(
+                    keys::sku(sku),
+                    keys::stock(shard),
+                    "SET available = available - :q, updated_at = :at",
+                    "available >= :q",
+                    values([(":q", n(have.available - want)), (":at", at_text.clone())]),
+                )?),
+                Some(have) if have.available < want => items.push(self.update(
+                    keys::sku(sku),
+                    keys::stock(shard),
+                    "SET available = available + :q, updated_at = :at",
+                    "attribute_exists(pk)",
+                    values([(":q", n(want - have.available)), (":at", at_text.clone())]),
+                )?),
+                Some(_) => {}
+            }
+        }
+        self.transact(items).await?;
+        Ok(())
+    }
+}
+
 enum AdjustmentFailure {
     Insufficient,
     RecordExists,
@@ -437,11 +531,12 @@ impl SetStock for DynamoStore {
         &self,
         sku: &Sku,
         on_hand: u64,
-        shards: ShardCount,
+        shards: Option<ShardCount>,
         at: Timestamp,
     ) -> Result<StockSet> {
         for _ in 0..ATTEMPTS {
             let Some(snapshot) = self.snapshot(sku).await? else {
+                let shards = shards.unwrap_or(ShardCount::ONE);
                 if self.create_sku(sku, on_hand, shards, at).await? {
                     let levels = self.snapshot(sku).await?.map(|snap| snap.levels(sku));
                     return levels
@@ -456,6 +551,11 @@ impl SetStock for DynamoStore {
                 }
                 continue;
             };
+            if let Some(shards) = shards.filter(|k| *k != snapshot.active) {
+                // Spread first (a race just means another look), then set on_hand.
+                self.reshard(sku, &snapshot, shards, at).await?;
+                continue;
+            }
             let delta = on_hand as i64 - snapshot.on_hand as i64;
             if delta == 0 {
                 return Ok(StockSet {

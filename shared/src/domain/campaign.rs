@@ -1,0 +1,218 @@
+//! Flash sales and group buys: a window, the skus on sale, and how much one customer
+//! may hold or buy.
+
+use std::collections::BTreeSet;
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use super::{Invalid, Sku, Timestamp};
+
+/// 1 to 64 of `[A-Za-z0-9._-]`, like a sku.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct CampaignId(String);
+
+impl CampaignId {
+    pub fn parse(value: &str) -> Result<Self, Invalid> {
+        Sku::parse(value)
+            .map(|s| Self(s.as_str().to_owned()))
+            .map_err(|_| {
+                Invalid::new(
+                    "campaign ids are 1 to 64 characters of A-Z, a-z, 0-9, '.', '_' or '-'",
+                )
+            })
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl TryFrom<String> for CampaignId {
+    type Error = Invalid;
+    fn try_from(value: String) -> Result<Self, Invalid> {
+        Self::parse(&value)
+    }
+}
+
+impl From<CampaignId> for String {
+    fn from(id: CampaignId) -> String {
+        id.0
+    }
+}
+
+impl fmt::Display for CampaignId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Campaign {
+    pub campaign_id: CampaignId,
+    pub skus: BTreeSet<Sku>,
+    pub starts_at: Timestamp,
+    pub ends_at: Timestamp,
+    /// Units one customer may hold plus have bought in this campaign.
+    pub per_customer_limit: u32,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+}
+
+/// Why a campaign reservation is refused before any stock is touched.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CampaignRefusal {
+    NotActive,
+    SkuNotOnSale(Sku),
+    OverLimit,
+}
+
+impl Campaign {
+    pub const MAX_SKUS: usize = 100;
+    pub const MAX_LIMIT: u32 = 10_000;
+
+    /// Checks the window (start inclusive, end exclusive), the skus, and that `units`
+    /// alone fit the limit.
+    pub fn admits<'a>(
+        &self,
+        now: Timestamp,
+        mut skus: impl Iterator<Item = &'a Sku>,
+        units: u64,
+    ) -> Result<(), CampaignRefusal> {
+        if now < self.starts_at || now >= self.ends_at {
+            return Err(CampaignRefusal::NotActive);
+        }
+        if let Some(sku) = skus.find(|s| !self.skus.contains(*s)) {
+            return Err(CampaignRefusal::SkuNotOnSale(sku.clone()));
+        }
+        if units > u64::from(self.per_customer_limit) {
+            return Err(CampaignRefusal::OverLimit);
+        }
+        Ok(())
+    }
+}
+
+/// The body of `PUT /campaigns/{id}`, checked.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(try_from = "CampaignBody")]
+pub struct CampaignTerms {
+    pub skus: BTreeSet<Sku>,
+    pub starts_at: Timestamp,
+    pub ends_at: Timestamp,
+    pub per_customer_limit: u32,
+}
+
+#[derive(Debug, Deserialize)]
+struct CampaignBody {
+    skus: Vec<Sku>,
+    starts_at: Timestamp,
+    ends_at: Timestamp,
+    per_customer_limit: serde_json::Number,
+}
+
+impl TryFrom<CampaignBody> for CampaignTerms {
+    type Error = Invalid;
+    fn try_from(body: CampaignBody) -> Result<Self, Invalid> {
+        let count = body.skus.len();
+        let skus: BTreeSet<Sku> = body.skus.into_iter().collect();
+        if skus.is_empty() || count > Campaign::MAX_SKUS || skus.len() != count {
+            return Err(Invalid::new(format!(
+                "skus must list 1 to {} distinct skus",
+                Campaign::MAX_SKUS
+            )));
+        }
+        if body.starts_at >= body.ends_at {
+            return Err(Invalid::new("starts_at must be before ends_at"));
+        }
+        let limit = body
+            .per_customer_limit
+            .as_u64()
+            .filter(|l| (1..=u64::from(Campaign::MAX_LIMIT)).contains(l))
+            .ok_or_else(|| {
+                Invalid::new(format!(
+                    "per_customer_limit must be an integer from 1 to {}",
+                    Campaign::MAX_LIMIT
+                ))
+            })?;
+        Ok(Self {
+            skus,
+            starts_at: body.starts_at,
+            ends_at: body.ends_at,
+            per_customer_limit: limit as u32,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn terms(json: serde_json::Value) -> Result<CampaignTerms, serde_json::Error> {
+        serde_json::from_value(json)
+    }
+
+    fn campaign() -> Campaign {
+        let t = terms(serde_json::json!({
+            "skus": ["tea"], "starts_at": "2026-01-01T00:00:00Z",
+            "ends_at": "2026-01-02T00:00:00Z", "per_customer_limit": 3
+        }))
+        .unwrap();
+        Campaign {
+            campaign_id: CampaignId::parse("c").unwrap(),
+            skus: t.skus,
+            starts_at: t.starts_at,
+            ends_at: t.ends_at,
+            per_customer_limit: t.per_customer_limit,
+            created_at: t.starts_at,
+            updated_at: t.starts_at,
+        }
+    }
+
+    #[test]
+    fn terms_are_checked() {
+        let ok = serde_json::json!({"skus": ["a"], "starts_at": "2026-01-01T00:00:00Z", "ends_at": "2026-01-02T00:00:00Z", "per_customer_limit": 2});
+        assert!(terms(ok.clone()).is_ok());
+        for (field, bad) in [
+            ("skus", serde_json::json!([])),
+            ("skus", serde_json::json!(["a", "a"])),
+            ("skus", serde_json::json!(["bad sku"])),
+            ("ends_at", serde_json::json!("2025-12-31T00:00:00Z")),
+            ("starts_at", serde_json::json!("yesterday")),
+            ("per_customer_limit", serde_json::json!(0)),
+            ("per_customer_limit", serde_json::json!(10001)),
+        ] {
+            let mut body = ok.clone();
+            body[field] = bad;
+            assert!(terms(body).is_err(), "{field}");
+        }
+    }
+
+    #[test]
+    fn admits_inside_the_window_for_its_skus_within_the_limit() {
+        let c = campaign();
+        let tea = Sku::parse("tea").unwrap();
+        let cup = Sku::parse("cup").unwrap();
+        let at = |s: &str| Timestamp::parse(s).unwrap();
+        assert_eq!(
+            c.admits(at("2026-01-01T12:00:00Z"), [&tea].into_iter(), 3),
+            Ok(())
+        );
+        assert_eq!(
+            c.admits(at("2025-12-31T23:59:59Z"), [&tea].into_iter(), 1),
+            Err(CampaignRefusal::NotActive)
+        );
+        assert_eq!(
+            c.admits(at("2026-01-02T00:00:00Z"), [&tea].into_iter(), 1),
+            Err(CampaignRefusal::NotActive)
+        );
+        assert_eq!(
+            c.admits(at("2026-01-01T12:00:00Z"), [&tea, &cup].into_iter(), 1),
+            Err(CampaignRefusal::SkuNotOnSale(cup.clone()))
+        );
+        assert_eq!(
+            c.admits(at("2026-01-01T12:00:00Z"), [&tea].into_iter(), 4),
+            Err(CampaignRefusal::OverLimit)
+        );
+    }
+}

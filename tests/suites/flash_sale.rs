@@ -1,0 +1,379 @@
+//! Campaigns with windows and per-customer limits, and hot skus split into shards.
+
+use futures::future::join_all;
+use serde_json::{json, Value};
+use stockroom_tests::{levels, Answer, TestApp};
+use time::format_description::well_known::Rfc3339;
+use time::{Duration, OffsetDateTime};
+
+fn at(offset_seconds: i64) -> String {
+    (OffsetDateTime::now_utc() + Duration::seconds(offset_seconds))
+        .format(&Rfc3339)
+        .unwrap()
+}
+
+async fn campaign(
+    app: &TestApp,
+    id: &str,
+    skus: &[&str],
+    starts_in: i64,
+    lasts: i64,
+    limit: u32,
+) -> Answer {
+    let body = json!({"skus": skus, "starts_at": at(starts_in), "ends_at": at(starts_in + lasts), "per_customer_limit": limit});
+    let answer = app
+        .send(
+            "PUT",
+            &format!("/campaigns/{id}"),
+            None,
+            Some(body.to_string()),
+        )
+        .await;
+    assert!(matches!(answer.status, 200 | 201), "{}", answer.text);
+    answer
+}
+
+async fn reserve_in(
+    app: &TestApp,
+    key: &str,
+    campaign: &str,
+    customer: Option<&str>,
+    lines: &[(&str, u64)],
+) -> Answer {
+    let lines: Vec<Value> = lines
+        .iter()
+        .map(|(s, q)| json!({"sku": s, "quantity": q}))
+        .collect();
+    let mut body = json!({"lines": lines, "campaign_id": campaign});
+    if let Some(customer) = customer {
+        body["customer_id"] = json!(customer);
+    }
+    app.post("/reservations", key, &body).await
+}
+
+#[tokio::test]
+async fn campaigns_are_created_replaced_and_read() {
+    let app = TestApp::spawn().await;
+    let created = campaign(&app, "singles-day", &["tea", "cups"], -60, 3600, 3).await;
+    assert_eq!(created.status, 201);
+    assert_eq!(created.body["campaign_id"], "singles-day");
+    assert_eq!(created.body["skus"], json!(["cups", "tea"]));
+    assert_eq!(created.body["per_customer_limit"], 3);
+    let replaced = campaign(&app, "singles-day", &["tea"], -60, 3600, 5).await;
+    assert_eq!(replaced.status, 200);
+    let read = app.send("GET", "/campaigns/singles-day", None, None).await;
+    assert_eq!(read.body, replaced.body);
+    assert_eq!(read.body["created_at"], created.body["created_at"]);
+    let missing = app.send("GET", "/campaigns/nope", None, None).await;
+    assert_eq!(
+        (missing.status, missing.code()),
+        (404, "campaign_not_found")
+    );
+    let bad = app
+        .send(
+            "PUT",
+            "/campaigns/x",
+            None,
+            Some(
+                json!({"skus": [], "starts_at": at(0), "ends_at": at(1), "per_customer_limit": 1})
+                    .to_string(),
+            ),
+        )
+        .await;
+    assert_eq!((bad.status, bad.code()), (400, "invalid_request"));
+    let backwards = app
+        .send("PUT", "/campaigns/x", None, Some(json!({"skus": ["tea"], "starts_at": at(10), "ends_at": at(0), "per_customer_limit": 1}).to_string()))
+        .await;
+    assert_eq!(
+        (backwards.status, backwards.code()),
+        (400, "invalid_request")
+    );
+    app.cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn one_customer_gets_exactly_the_limit_however_many_ask_at_once() {
+    let app = TestApp::spawn().await;
+    app.set_stock("tea", 100).await;
+    campaign(&app, "drop", &["tea"], -60, 3600, 5).await;
+
+    let burst =
+        join_all(
+            (0..20).map(|i| {
+                let app = &app;
+                async move {
+                    reserve_in(app, &format!("c1-{i}"), "drop", Some("c1"), &[("tea", 1)]).await
+                }
+            }),
+        )
+        .await;
+    let held: Vec<&Answer> = burst.iter().filter(|a| a.status == 201).collect();
+    assert_eq!(
+        held.len(),
+        5,
+        "{:?}",
+        burst.iter().map(|a| &a.text).collect::<Vec<_>>()
+    );
+    assert!(burst
+        .iter()
+        .filter(|a| a.status != 201)
+        .all(|a| a.status == 409 && a.code() == "purchase_limit_exceeded"));
+    assert_eq!(levels(&app.stock("tea").await), (95, 5, 0, 100));
+
+    // A release gives the allowance back.
+    let first = held[0].body["reservation_id"].as_str().unwrap();
+    app.send("DELETE", &format!("/reservations/{first}"), None, None)
+        .await;
+    assert_eq!(
+        reserve_in(&app, "c1-again", "drop", Some("c1"), &[("tea", 1)])
+            .await
+            .status,
+        201
+    );
+    assert_eq!(
+        reserve_in(&app, "c1-over", "drop", Some("c1"), &[("tea", 1)])
+            .await
+            .code(),
+        "purchase_limit_exceeded"
+    );
+
+    // An order keeps it.
+    let second = held[1].body["reservation_id"].as_str().unwrap();
+    assert_eq!(
+        app.post("/orders", "o1", &json!({"reservation_id": second}))
+            .await
+            .status,
+        201
+    );
+    assert_eq!(
+        reserve_in(&app, "c1-after-order", "drop", Some("c1"), &[("tea", 1)])
+            .await
+            .code(),
+        "purchase_limit_exceeded"
+    );
+
+    // Other customers are unaffected; one request over the limit alone is refused too.
+    assert_eq!(
+        reserve_in(&app, "c2-1", "drop", Some("c2"), &[("tea", 5)])
+            .await
+            .status,
+        201
+    );
+    let too_many = reserve_in(&app, "c3-1", "drop", Some("c3"), &[("tea", 6)]).await;
+    assert_eq!(
+        (too_many.status, too_many.code()),
+        (409, "purchase_limit_exceeded")
+    );
+
+    // An expiry gives it back as well.
+    app.clock.advance(901);
+    assert!(app.sweep().await.holds_expired >= 3);
+    assert_eq!(
+        reserve_in(&app, "c1-next-day", "drop", Some("c1"), &[("tea", 4)])
+            .await
+            .status,
+        201
+    );
+    app.cleanup().await;
+}
+
+#[tokio::test]
+async fn outside_the_window_or_the_campaign_nothing_is_held() {
+    let app = TestApp::spawn().await;
+    app.set_stock("tea", 10).await;
+    app.set_stock("cups", 10).await;
+    campaign(&app, "later", &["tea"], 3600, 3600, 5).await;
+    campaign(&app, "now", &["tea"], -60, 600, 5).await;
+
+    let early = reserve_in(&app, "k1", "later", Some("c1"), &[("tea", 1)]).await;
+    assert_eq!(
+        (early.status, early.code()),
+        (409, "campaign_not_active"),
+        "{}",
+        early.text
+    );
+    let off_campaign = reserve_in(&app, "k2", "now", Some("c1"), &[("tea", 1), ("cups", 1)]).await;
+    assert_eq!(
+        (off_campaign.status, off_campaign.code()),
+        (409, "campaign_not_active")
+    );
+    assert_eq!(off_campaign.body["sku"], "cups");
+    let anonymous = reserve_in(&app, "k3", "now", None, &[("tea", 1)]).await;
+    assert_eq!(
+        (anonymous.status, anonymous.code()),
+        (400, "invalid_request")
+    );
+    let unknown = reserve_in(&app, "k4", "never", Some("c1"), &[("tea", 1)]).await;
+    assert_eq!(
+        (unknown.status, unknown.code()),
+        (404, "campaign_not_found")
+    );
+
+    let inside = reserve_in(&app, "k5", "now", Some("c1"), &[("tea", 1)]).await;
+    assert_eq!(inside.status, 201, "{}", inside.text);
+    assert_eq!(inside.body["campaign_id"], "now");
+    app.clock.advance(700);
+    let late = reserve_in(&app, "k6", "now", Some("c1"), &[("tea", 1)]).await;
+    assert_eq!((late.status, late.code()), (409, "campaign_not_active"));
+    // A replay of what was accepted still gets its first answer after the window.
+    let replay = reserve_in(&app, "k5", "now", Some("c1"), &[("tea", 1)]).await;
+    assert_eq!(
+        (replay.status, replay.header("idempotent-replayed")),
+        (201, Some("true"))
+    );
+
+    assert_eq!(levels(&app.stock("tea").await), (9, 1, 0, 10));
+    assert_eq!(levels(&app.stock("cups").await), (10, 0, 0, 10));
+    app.cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_hot_sku_on_sixteen_shards_never_oversells_and_sells_its_last_units() {
+    let app = TestApp::spawn().await;
+    let created = app
+        .send(
+            "PUT",
+            "/skus/hot",
+            None,
+            Some(json!({"on_hand": 1000, "shards": 16}).to_string()),
+        )
+        .await;
+    assert_eq!(created.body["shards"], 16);
+
+    // 128 clients, random quantities 1..=5, until each is refused for lack of stock.
+    let clients = join_all((0..128u64).map(|c| {
+        let app = &app;
+        async move {
+            let mut held = 0;
+            let mut seed = c * 7 + 3;
+            for i in 0..40 {
+                seed = (seed * 1_103_515_245 + 12_345) % 2_147_483_648;
+                let quantity = 1 + seed % 5;
+                let answer = app
+                    .reserve(&format!("c{c}-{i}"), &[("hot", quantity)])
+                    .await;
+                match answer.status {
+                    201 => held += quantity,
+                    409 => {
+                        assert_eq!(answer.code(), "insufficient_stock");
+                        break;
+                    }
+                    other => panic!("{other}: {}", answer.text),
+                }
+            }
+            held
+        }
+    }))
+    .await;
+    let held: u64 = clients.iter().sum();
+    let (available, reserved, sold, on_hand) = levels(&app.stock("hot").await);
+    assert_eq!(reserved, held, "the units held are exactly what succeeded");
+    assert!(held <= 1000);
+    assert_eq!((available + reserved + sold, on_hand), (1000, 1000));
+
+    // Whatever is left, however it is spread over the shards, can be had at once.
+    if available > 0 {
+        let last = app.reserve("the-rest", &[("hot", available)]).await;
+        assert_eq!(last.status, 201, "{}", last.text);
+    }
+    assert_eq!(levels(&app.stock("hot").await), (0, 1000, 0, 1000));
+    let summary = app.sweep().await;
+    assert!(summary.drift.is_empty(), "{summary:?}");
+    app.cleanup().await;
+}
+
+#[tokio::test]
+async fn units_spread_thin_over_shards_are_still_sold_in_one_line() {
+    let app = TestApp::spawn().await;
+    app.send(
+        "PUT",
+        "/skus/thin",
+        None,
+        Some(json!({"on_hand": 16, "shards": 16}).to_string()),
+    )
+    .await;
+    let all = app.reserve("all", &[("thin", 16)]).await;
+    assert_eq!(all.status, 201, "{}", all.text);
+    assert_eq!(levels(&app.stock("thin").await), (0, 16, 0, 16));
+    let id = all.body["reservation_id"].as_str().unwrap();
+    app.send("DELETE", &format!("/reservations/{id}"), None, None)
+        .await;
+    assert_eq!(levels(&app.stock("thin").await), (16, 0, 0, 16));
+    app.cleanup().await;
+}
+
+#[tokio::test]
+async fn changing_the_shard_count_with_holds_outstanding_loses_nothing() {
+    let app = TestApp::spawn().await;
+    app.send(
+        "PUT",
+        "/skus/tea",
+        None,
+        Some(json!({"on_hand": 100, "shards": 4}).to_string()),
+    )
+    .await;
+    let mut holds = Vec::new();
+    for (i, q) in [7u64, 3, 12, 5, 9].iter().enumerate() {
+        let answer = app.reserve(&format!("h{i}"), &[("tea", *q)]).await;
+        holds.push(answer.body["reservation_id"].as_str().unwrap().to_owned());
+    }
+    let order = app
+        .post("/orders", "o1", &json!({"reservation_id": holds[0]}))
+        .await;
+    assert_eq!(order.status, 201);
+    assert_eq!(levels(&app.stock("tea").await), (64, 29, 7, 100));
+
+    let grown = app
+        .send(
+            "PUT",
+            "/skus/tea",
+            None,
+            Some(json!({"on_hand": 100, "shards": 16}).to_string()),
+        )
+        .await;
+    assert_eq!(grown.status, 200, "{}", grown.text);
+    assert_eq!(grown.body["shards"], 16);
+    assert_eq!(levels(&grown.body), (64, 29, 7, 100));
+
+    let shrunk = app
+        .send(
+            "PUT",
+            "/skus/tea",
+            None,
+            Some(json!({"on_hand": 100, "shards": 2}).to_string()),
+        )
+        .await;
+    assert_eq!(shrunk.body["shards"], 2);
+    assert_eq!(levels(&shrunk.body), (64, 29, 7, 100));
+
+    // Holds taken on shards that no longer take new stock still release and commit.
+    app.send("DELETE", &format!("/reservations/{}", holds[1]), None, None)
+        .await;
+    assert_eq!(
+        app.post("/orders", "o2", &json!({"reservation_id": holds[2]}))
+            .await
+            .status,
+        201
+    );
+    let refund = app
+        .post(
+            &format!(
+                "/orders/{}/refunds",
+                order.body["order_id"].as_str().unwrap()
+            ),
+            "f1",
+            &json!({}),
+        )
+        .await;
+    assert_eq!(refund.status, 202);
+    app.drain_queue().await;
+    assert_eq!(levels(&app.stock("tea").await), (74, 14, 12, 100));
+
+    // Every available unit can be had, wherever it sits.
+    let rest = app.reserve("rest", &[("tea", 74)]).await;
+    assert_eq!(rest.status, 201, "{}", rest.text);
+    let summary = app.sweep().await;
+    assert!(summary.drift.is_empty(), "{summary:?}");
+    assert_eq!(levels(&app.stock("tea").await), (0, 88, 12, 100));
+    app.cleanup().await;
+}
