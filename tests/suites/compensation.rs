@@ -345,11 +345,11 @@ async fn a_command_that_keeps_failing_marks_its_refund_failed_and_is_dead_letter
         .table_name(&app.resources.table)
         .key(
             "pk",
-            aws_sdk_dynamodb::types::AttributeValue::S("SKU#tea".into()),
+            aws_sdk_dynamodb::types::AttributeValue::S("SKU#tea#000".into()),
         )
         .key(
             "sk",
-            aws_sdk_dynamodb::types::AttributeValue::S("STOCK#000".into()),
+            aws_sdk_dynamodb::types::AttributeValue::S("STOCK".into()),
         )
         .update_expression("SET sold = :zero")
         .expression_attribute_values(

@@ -16,6 +16,10 @@ use stockroom::queue::SqsQueue;
 use stockroom::{Config, SystemClock};
 use stockroom_local::{server, Emulator, Functions, TemplateResources};
 
+/// DynamoDB allows 1,000 write units per second per partition; a stock item updated in
+/// a transaction costs 2 (items up to 1 KB). Each shard has a partition key of its own.
+const AWS_RESERVATIONS_PER_SHARD: u64 = 1_000 / 2;
+
 struct Options {
     clients: usize,
     seconds: u64,
@@ -311,6 +315,11 @@ async fn main() {
             "{:<44} {:>8.2}  (reservations per raw conditional write)",
             "ratio",
             phase.rate() / raw.rate()
+        );
+        println!(
+            "{:<44} {:>8}/s  (calculated: {shards} x 1,000 WCU/s per partition / 2 WCU per transactional write)",
+            "AWS ceiling for this sku",
+            u64::from(*shards) * AWS_RESERVATIONS_PER_SHARD
         );
         server.abort();
         resources.delete(&dynamodb, &sqs).await;

@@ -1,14 +1,15 @@
-//! Item keys. A sku's items share one partition so a consistent Query reads its stock:
+//! Item keys.
 //!
 //! | item | pk | sk |
 //! |---|---|---|
-//! | sku (on_hand, shard count) | `SKU#<sku>` | `META` |
-//! | stock shard i | `SKU#<sku>` | `STOCK#<iii>` |
+//! | sku (on_hand, shard counts) | `SKU#<sku>` | `META` |
+//! | stock shard i | `SKU#<sku>#<iii>` | `STOCK` |
 //! | adjustment | `SKU#<sku>` | `ADJ#<adj id>` |
 //! | reservation | `RESERVATION#<res id>` | `RESERVATION` |
 //!
 //! Shards are numbered items from the start, so a sku can be split later without a
-//! migration.
+//! migration. Each shard has a partition key of its own: DynamoDB's per-partition write
+//! ceiling applies to each shard, not to the sku.
 //!
 //! The sparse `sweep` index (`sweep_bucket`, `sweep_at`) holds only what the scheduled
 //! sweep must visit: HELD reservations by expiry, unapplied compensation commands by
@@ -29,12 +30,11 @@ pub fn sku(sku: &Sku) -> String {
     format!("SKU#{sku}")
 }
 
-pub fn stock(shard: u16) -> String {
-    format!("STOCK#{shard:03}")
-}
+pub const STOCK: &str = "STOCK";
 
-pub fn shard_of(sk: &str) -> Option<u16> {
-    sk.strip_prefix("STOCK#")?.parse().ok()
+/// The partition key of one stock shard of a sku.
+pub fn stock(sku: &Sku, shard: u16) -> String {
+    format!("SKU#{sku}#{shard:03}")
 }
 
 pub fn adjustment(id: &AdjustmentId) -> String {

@@ -11,7 +11,12 @@ mod sweep;
 
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::types::TransactWriteItem;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
 use aws_sdk_dynamodb::Client;
+
+use crate::domain::Sku;
 
 use crate::error::{Error, Result};
 
@@ -22,6 +27,10 @@ const ATTEMPTS: usize = 12;
 pub struct DynamoStore {
     client: Client,
     table: String,
+    /// How many shards each sku had when last read: lets a reservation go straight to
+    /// a shard without reading first. Stale is harmless: a wrong guess fails its
+    /// condition and the next attempt reads.
+    shard_counts: Arc<Mutex<HashMap<Sku, u16>>>,
 }
 
 impl DynamoStore {
@@ -29,6 +38,17 @@ impl DynamoStore {
         Self {
             client,
             table: table.into(),
+            shard_counts: Arc::default(),
+        }
+    }
+
+    fn known_shards(&self, sku: &Sku) -> Option<u16> {
+        self.shard_counts.lock().ok()?.get(sku).copied()
+    }
+
+    fn remember_shards(&self, sku: &Sku, active: u16) {
+        if let Ok(mut counts) = self.shard_counts.lock() {
+            counts.insert(sku.clone(), active);
         }
     }
 

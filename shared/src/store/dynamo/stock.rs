@@ -1,7 +1,7 @@
 //! Stock levels, setting on_hand and adjustments.
 
 use async_trait::async_trait;
-use aws_sdk_dynamodb::types::{Put, TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::{KeysAndAttributes, Put, TransactWriteItem, Update};
 
 use super::codec::{get_n, get_parsed, get_s, n, s, to_json, values, Attributes};
 use super::{keys, store_error, Cancel, DynamoStore, Transaction, ATTEMPTS};
@@ -25,39 +25,6 @@ pub(super) struct SkuSnapshot {
 }
 
 impl SkuSnapshot {
-    /// From the items of a sku's partition; `None` when it has no sku item.
-    pub fn from_items(items: &[Attributes]) -> Result<Option<Self>> {
-        let mut meta = None;
-        let mut shards = Vec::new();
-        let mut updated_at = None;
-        for item in items {
-            let sk = get_s(item, "sk")?;
-            if sk == keys::META {
-                let active = ShardCount::new(get_n(item, "shards")?)?;
-                meta = Some((get_n::<u64>(item, "on_hand")?, active));
-            } else if let Some(shard) = keys::shard_of(sk) {
-                shards.push(ShardStock {
-                    shard,
-                    available: get_n(item, "available")?,
-                    reserved: get_n(item, "reserved")?,
-                    sold: get_n(item, "sold")?,
-                });
-            } else {
-                continue;
-            }
-            let at = get_parsed(item, "updated_at", Timestamp::parse)?;
-            updated_at = updated_at.max(Some(at));
-        }
-        Ok(meta
-            .zip(updated_at)
-            .map(|((on_hand, active), updated_at)| SkuSnapshot {
-                on_hand,
-                active,
-                shards,
-                updated_at,
-            }))
-    }
-
     pub fn levels(&self, sku: &Sku) -> StockLevels {
         StockLevels::sum(sku.clone(), &self.shards, self.active, self.updated_at)
     }
@@ -147,12 +114,30 @@ impl DynamoStore {
     ) -> Result<TransactWriteItem> {
         let (from, to) = (mv.from.name(), mv.to.name());
         self.update(
-            keys::sku(&a.sku),
-            keys::stock(a.take.shard),
+            keys::stock(&a.sku, a.take.shard),
+            keys::STOCK.into(),
             &format!("SET {from} = {from} - :q, {to} = {to} + :q, updated_at = :at"),
             &format!("{from} >= :q"),
             values([(":q", n(a.take.quantity)), (":at", s(at.to_string()))]),
         )
+    }
+
+    /// Each line whole from a random shard, when every sku's shard count is known.
+    fn guess(&self, lines: &Lines) -> Option<Vec<Allocation>> {
+        lines
+            .iter()
+            .map(|line| {
+                let shards = self.known_shards(&line.sku)?;
+                let take = Take {
+                    shard: random_start(usize::from(shards)) as u16,
+                    quantity: u64::from(line.quantity.get()),
+                };
+                Some(Allocation {
+                    sku: line.sku.clone(),
+                    take,
+                })
+            })
+            .collect()
     }
 
     /// Where each line's units come from, or why they cannot be had.
@@ -196,13 +181,22 @@ impl DynamoStore {
         let (guard_items, guard_refusals): (Vec<_>, Vec<_>) = guards.into_iter().unzip();
         let mut guard_refusals: Vec<Option<Error>> = guard_refusals.into_iter().map(Some).collect();
         let mut rejection = Error::Contention;
-        for _ in 0..ATTEMPTS {
-            let allocations = match self.allocate(lines).await? {
-                Ok(allocations) => allocations,
-                Err(refused) => {
-                    rejection = refused;
-                    break;
-                }
+        for attempt in 0..ATTEMPTS {
+            // First a guess from known shard counts (no read); after a miss, read and plan.
+            let guess = if attempt == 0 {
+                self.guess(lines)
+            } else {
+                None
+            };
+            let allocations = match guess {
+                Some(allocations) => allocations,
+                None => match self.allocate(lines).await? {
+                    Ok(allocations) => allocations,
+                    Err(refused) => {
+                        rejection = refused;
+                        break;
+                    }
+                },
             };
             let mut items = Vec::with_capacity(allocations.len() + 1);
             for a in &allocations {
@@ -233,19 +227,74 @@ impl DynamoStore {
         }
     }
 
+    /// The sku item and every stock shard item, read consistently.
     pub(super) async fn snapshot(&self, sku: &Sku) -> Result<Option<SkuSnapshot>> {
-        let out = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .key_condition_expression("pk = :pk AND sk >= :meta")
-            .expression_attribute_values(":pk", s(keys::sku(sku)))
-            .expression_attribute_values(":meta", s(keys::META))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|e| store_error("Query", e))?;
-        SkuSnapshot::from_items(out.items())
+        let Some(meta) = self.get(keys::sku(sku), keys::META.into()).await? else {
+            return Ok(None);
+        };
+        let active = ShardCount::new(get_n(&meta, "shards")?)?;
+        let items: u16 = get_n(&meta, "shard_items")?;
+        let mut updated_at = get_parsed(&meta, "updated_at", Timestamp::parse)?;
+        let mut pending: Vec<Attributes> = (0..items)
+            .map(|shard| values([("pk", s(keys::stock(sku, shard))), ("sk", s(keys::STOCK))]))
+            .collect();
+        let mut shards = Vec::with_capacity(usize::from(items));
+        for _ in 0..ATTEMPTS {
+            if pending.is_empty() {
+                break;
+            }
+            let request = build(
+                "keys",
+                KeysAndAttributes::builder()
+                    .set_keys(Some(std::mem::take(&mut pending)))
+                    .consistent_read(true)
+                    .build(),
+            )?;
+            let out = self
+                .client
+                .batch_get_item()
+                .request_items(&self.table, request)
+                .send()
+                .await
+                .map_err(|e| store_error("BatchGetItem", e))?;
+            for item in out
+                .responses()
+                .and_then(|r| r.get(&self.table))
+                .into_iter()
+                .flatten()
+            {
+                let pk = get_s(item, "pk")?;
+                let shard = pk
+                    .rsplit('#')
+                    .next()
+                    .and_then(|n| n.parse().ok())
+                    .unwrap_or(u16::MAX);
+                updated_at = updated_at.max(get_parsed(item, "updated_at", Timestamp::parse)?);
+                shards.push(ShardStock {
+                    shard,
+                    available: get_n(item, "available")?,
+                    reserved: get_n(item, "reserved")?,
+                    sold: get_n(item, "sold")?,
+                });
+            }
+            // Throttled keys come back unprocessed: ask again for those.
+            pending = out
+                .unprocessed_keys()
+                .and_then(|u| u.get(&self.table))
+                .map(|k| k.keys().to_vec())
+                .unwrap_or_default();
+        }
+        if !pending.is_empty() {
+            return Err(Error::Contention);
+        }
+        shards.sort_by_key(|s| s.shard);
+        self.remember_shards(sku, active.get());
+        Ok(Some(SkuSnapshot {
+            on_hand: get_n(&meta, "on_hand")?,
+            active,
+            shards,
+            updated_at,
+        }))
     }
 
     pub(super) fn update(
@@ -338,8 +387,8 @@ impl DynamoStore {
                 )
             };
             items.push(self.update(
-                keys::sku(sku),
-                keys::stock(take.shard),
+                keys::stock(sku, take.shard),
+                keys::STOCK.into(),
                 expression,
                 condition,
                 values([(":q", n(take.quantity)), (":at", s(&at))]),
@@ -406,6 +455,7 @@ impl DynamoStore {
             ("sku", s(sku.as_str())),
             ("on_hand", n(on_hand)),
             ("shards", n(count)),
+            ("shard_items", n(count)),
             ("sweep_bucket", s(keys::SKUS_BUCKET)),
             ("sweep_at", s(sku.as_str())),
             ("created_at", s(&at_text)),
@@ -415,8 +465,8 @@ impl DynamoStore {
             // Spread evenly; the first shards take the remainder.
             let share = on_hand / count + u64::from(u64::from(shard) < on_hand % count);
             items.push(self.put_new(values([
-                ("pk", s(keys::sku(sku))),
-                ("sk", s(keys::stock(shard))),
+                ("pk", s(keys::stock(sku, shard))),
+                ("sk", s(keys::STOCK)),
                 ("entity", s("stock")),
                 ("available", n(share)),
                 ("reserved", n(0)),
@@ -461,13 +511,15 @@ impl DynamoStore {
             }
         };
         let at_text = s(at.to_string());
+        let shard_items = snapshot.shards.len().max(usize::from(k.get()));
         let mut items = vec![self.update(
             keys::sku(sku),
             keys::META.into(),
-            "SET shards = :k, updated_at = :at",
+            "SET shards = :k, shard_items = :items, updated_at = :at",
             "shards = :active",
             values([
                 (":k", n(k.get())),
+                (":items", n(shard_items)),
                 (":active", n(snapshot.active.get())),
                 (":at", at_text.clone()),
             ]),
@@ -483,8 +535,8 @@ impl DynamoStore {
             let want = target(shard);
             match snapshot.shards.iter().find(|s| s.shard == shard) {
                 None => items.push(self.put_new(values([
-                    ("pk", s(keys::sku(sku))),
-                    ("sk", s(keys::stock(shard))),
+                    ("pk", s(keys::stock(sku, shard))),
+                    ("sk", s(keys::STOCK)),
                     ("entity", s("stock")),
                     ("available", n(want)),
                     ("reserved", n(0)),
@@ -492,15 +544,15 @@ impl DynamoStore {
                     ("updated_at", at_text.clone()),
                 ]))?),
                 Some(have) if have.available > want => items.push(self.update(
-                    keys::sku(sku),
-                    keys::stock(shard),
+                    keys::stock(sku, shard),
+                    keys::STOCK.into(),
                     "SET available = available - :q, updated_at = :at",
                     "available >= :q",
                     values([(":q", n(have.available - want)), (":at", at_text.clone())]),
                 )?),
                 Some(have) if have.available < want => items.push(self.update(
-                    keys::sku(sku),
-                    keys::stock(shard),
+                    keys::stock(sku, shard),
+                    keys::STOCK.into(),
                     "SET available = available + :q, updated_at = :at",
                     "attribute_exists(pk)",
                     values([(":q", n(want - have.available)), (":at", at_text.clone())]),

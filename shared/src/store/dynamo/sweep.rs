@@ -5,10 +5,9 @@ use std::collections::BTreeMap;
 use async_trait::async_trait;
 use futures::future::try_join_all;
 
-use super::codec::{get_n, get_s, s, Attributes};
+use super::codec::{get_n, get_s, s};
 use super::holds::reservation_from;
 use super::keys::{self, Sweep, BUCKETS};
-use super::stock::SkuSnapshot;
 use super::{store_error, DynamoStore};
 use crate::domain::{
     CommandId, CommandStatus, ReservationId, ReservationStatus, Restock, Sku, Timestamp,
@@ -53,37 +52,33 @@ impl DynamoStore {
     }
 
     async fn sku_books(&self, sku: Sku, held: u64) -> Result<SkuBooks> {
-        let mut items: Vec<Attributes> = Vec::new();
+        let snapshot = self.snapshot(&sku).await?.ok_or_else(|| Error::Store {
+            message: format!("sku {sku} has no sku item"),
+            retryable: false,
+        })?;
+        let mut adjustments = 0i64;
         let mut start = None;
         loop {
             let out = self
                 .client
                 .query()
                 .table_name(&self.table)
-                .key_condition_expression("pk = :pk")
+                .key_condition_expression("pk = :pk AND begins_with(sk, :adj)")
                 .expression_attribute_values(":pk", s(keys::sku(&sku)))
+                .expression_attribute_values(":adj", s("ADJ#"))
                 .consistent_read(true)
                 .set_exclusive_start_key(start)
                 .send()
                 .await
                 .map_err(|e| store_error("Query", e))?;
-            items.extend(out.items().iter().cloned());
+            for item in out.items() {
+                adjustments += get_n::<i64>(item, "delta")?;
+            }
             start = out.last_evaluated_key;
             if start.is_none() {
                 break;
             }
         }
-        let mut adjustments = 0i64;
-        for item in items
-            .iter()
-            .filter(|i| get_s(i, "sk").is_ok_and(|sk| sk.starts_with("ADJ#")))
-        {
-            adjustments += get_n::<i64>(item, "delta")?;
-        }
-        let snapshot = SkuSnapshot::from_items(&items)?.ok_or_else(|| Error::Store {
-            message: format!("sku {sku} has no stock items"),
-            retryable: false,
-        })?;
         Ok(SkuBooks {
             levels: snapshot.levels(&sku),
             recorded_on_hand: snapshot.on_hand,
