@@ -82,11 +82,7 @@ impl<S: PlaceOrder + ReadOrder> PlaceOrders<S> {
             (None, Some(lines)) => {
                 order.lines = lines
                     .iter()
-                    .map(|l| OrderLine {
-                        sku: l.sku.clone(),
-                        quantity: l.quantity,
-                        refunded: 0,
-                    })
+                    .map(OrderLine::new)
                     .collect();
                 self.store.sell(order, &lines, &body.fingerprint).await?
             }

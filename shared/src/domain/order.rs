@@ -25,6 +25,11 @@ pub struct OrderLine {
 }
 
 impl OrderLine {
+    /// A line as ordered: nothing refunded yet.
+    pub fn new(line: &Line) -> Self {
+        Self { sku: line.sku.clone(), quantity: line.quantity, refunded: 0 }
+    }
+
     pub fn left(&self) -> u64 {
         u64::from(self.quantity.get()) - self.refunded
     }

@@ -123,11 +123,7 @@ impl PlaceOrder for DynamoStore {
             order.lines = reservation
                 .lines
                 .iter()
-                .map(|l| OrderLine {
-                    sku: l.sku.clone(),
-                    quantity: l.quantity,
-                    refunded: 0,
-                })
+                .map(OrderLine::new)
                 .collect();
             order.customer_id = reservation.customer_id.clone();
             order.allocations = reservation.allocations.clone();
