@@ -80,10 +80,7 @@ impl<S: PlaceOrder + ReadOrder> PlaceOrders<S> {
                 self.store.commit_hold(order, &body.fingerprint).await?
             }
             (None, Some(lines)) => {
-                order.lines = lines
-                    .iter()
-                    .map(OrderLine::new)
-                    .collect();
+                order.lines = lines.iter().map(OrderLine::new).collect();
                 self.store.sell(order, &lines, &body.fingerprint).await?
             }
             _ => {

@@ -324,4 +324,19 @@ async fn main() {
         server.abort();
         resources.delete(&dynamodb, &sqs).await;
     }
+    // The whole process: local server with every function, plus the load clients.
+    if let Some(peak) = std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .map(str::to_owned)
+        })
+    {
+        println!(
+            "{:<44} {}",
+            "peak memory of this process",
+            peak.trim_start_matches("VmHWM:").trim()
+        );
+    }
 }

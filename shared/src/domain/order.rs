@@ -27,7 +27,11 @@ pub struct OrderLine {
 impl OrderLine {
     /// A line as ordered: nothing refunded yet.
     pub fn new(line: &Line) -> Self {
-        Self { sku: line.sku.clone(), quantity: line.quantity, refunded: 0 }
+        Self {
+            sku: line.sku.clone(),
+            quantity: line.quantity,
+            refunded: 0,
+        }
     }
 
     pub fn left(&self) -> u64 {

@@ -120,11 +120,7 @@ impl PlaceOrder for DynamoStore {
                     })
                 }
             }
-            order.lines = reservation
-                .lines
-                .iter()
-                .map(OrderLine::new)
-                .collect();
+            order.lines = reservation.lines.iter().map(OrderLine::new).collect();
             order.customer_id = reservation.customer_id.clone();
             order.allocations = reservation.allocations.clone();
             let commit = (
