@@ -286,7 +286,17 @@ where
             Err(e) => note(&mut summary, e),
         }
         summary.finished_at = self.now().to_string();
-        tracing::info!(summary = %serde_json::to_string(&summary).unwrap_or_default(), "sweep finished");
+        let text = serde_json::to_string(&summary).unwrap_or_default();
+        let eventful = summary.holds_expired
+            + summary.commands_resent
+            + summary.drift.len()
+            + summary.errors.len()
+            > 0;
+        if eventful {
+            tracing::info!(summary = %text, "sweep finished");
+        } else {
+            tracing::debug!(summary = %text, "sweep finished");
+        }
         metrics::count("HoldsExpired", summary.holds_expired as u64, &[]);
         metrics::count("CommandsResent", summary.commands_resent as u64, &[]);
         metrics::count("Drift", summary.drift.len() as u64, &[]);
