@@ -21,6 +21,11 @@ impl Reason {
         Ok(Self(text.trim().to_owned()))
     }
 
+    /// A reason stockroom writes itself.
+    pub(crate) fn system(text: &'static str) -> Self {
+        Self(text.to_owned())
+    }
+
     pub fn as_str(&self) -> &str {
         &self.0
     }

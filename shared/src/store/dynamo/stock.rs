@@ -210,8 +210,11 @@ impl DynamoStore {
             if let Transaction::Committed = outcome {
                 return Ok(Taken::Done(allocations));
             }
-            if outcome.reason(record_index) == Cancel::ConditionFailed {
-                break;
+            match outcome.reason(record_index) {
+                Cancel::ConditionFailed => break,
+                // The same request, in flight elsewhere: if it never shows up, say so.
+                Cancel::Conflict => rejection = Error::RequestInProgress,
+                _ => {}
             }
             let failed_guard = (0..guard_items.len())
                 .find(|&g| outcome.reason(first_guard + g) == Cancel::ConditionFailed);
@@ -478,7 +481,7 @@ impl DynamoStore {
             id: AdjustmentId::generate(),
             sku: sku.clone(),
             delta: on_hand as i64,
-            reason: Reason::parse("opening stock").expect("a valid reason"),
+            reason: Reason::system("opening stock"),
             at,
         };
         items.push(self.put_new(self.adjustment_item(&opening))?);
@@ -619,7 +622,7 @@ impl SetStock for DynamoStore {
                 id: AdjustmentId::generate(),
                 sku: sku.clone(),
                 delta,
-                reason: Reason::parse("on_hand set").expect("a valid reason"),
+                reason: Reason::system("on_hand set"),
                 at,
             };
             match self.apply_adjustment(&snapshot, &adjustment, None).await? {
