@@ -10,6 +10,8 @@ use stockroom_tests::{levels, TestApp};
 
 const SKUS: [&str; 4] = ["tea", "cups", "lids", "mugs"];
 const CLIENTS: usize = 16;
+/// Units of each sku: enough that most reservations succeed, few enough to run out.
+const STOCK: u64 = 400;
 const OPERATIONS_PER_CLIENT: usize = 160;
 
 /// A small deterministic generator per client, so a failing run can be replayed.
@@ -139,7 +141,7 @@ fn pick(dice: &mut Dice, ids: &[String]) -> Option<String> {
 async fn thousands_of_mixed_operations_leave_the_books_straight() {
     let app = TestApp::spawn().await;
     for sku in SKUS {
-        app.set_stock(sku, 150).await;
+        app.set_stock(sku, STOCK).await;
     }
     let shared = Mutex::new(Shared::default());
     let seen: Vec<_> = join_all((0..CLIENTS).map(|n| client(&app, &shared, n)))
@@ -200,7 +202,7 @@ async fn thousands_of_mixed_operations_leave_the_books_straight() {
     for sku in SKUS {
         let (available, reserved, sold, on_hand) = levels(&app.stock(sku).await);
         assert_eq!(
-            on_hand, 150,
+            on_hand, STOCK,
             "{sku}: on_hand never changes without an adjustment"
         );
         assert_eq!(reserved, 0, "{sku}: every hold ended");
