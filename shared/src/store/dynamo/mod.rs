@@ -13,12 +13,16 @@ use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::types::TransactWriteItem;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use aws_sdk_dynamodb::Client;
 
 use crate::domain::Sku;
 
 use crate::error::{Error, Result};
+
+/// How long a remembered shard count is trusted.
+const SHARD_COUNT_MAX_AGE: Duration = Duration::from_secs(10);
 
 /// How often an operation re-reads and tries again when its conditions lost a race.
 const ATTEMPTS: usize = 12;
@@ -27,10 +31,11 @@ const ATTEMPTS: usize = 12;
 pub struct DynamoStore {
     client: Client,
     table: String,
-    /// How many shards each sku had when last read: lets a reservation go straight to
-    /// a shard without reading first. Stale is harmless: a wrong guess fails its
-    /// condition and the next attempt reads.
-    shard_counts: Arc<Mutex<HashMap<Sku, u16>>>,
+    /// How many shards each sku had when last read, and when: lets a reservation go
+    /// straight to a shard without reading first. A wrong guess only fails its condition
+    /// and the next attempt reads; the age limit makes a process notice a reshard (else
+    /// it would keep guessing among the old shards while they still have stock).
+    shard_counts: Arc<Mutex<HashMap<Sku, (u16, Instant)>>>,
 }
 
 impl DynamoStore {
@@ -43,12 +48,14 @@ impl DynamoStore {
     }
 
     fn known_shards(&self, sku: &Sku) -> Option<u16> {
-        self.shard_counts.lock().ok()?.get(sku).copied()
+        let counts = self.shard_counts.lock().ok()?;
+        let (count, seen) = counts.get(sku)?;
+        (seen.elapsed() < SHARD_COUNT_MAX_AGE).then_some(*count)
     }
 
     fn remember_shards(&self, sku: &Sku, active: u16) {
         if let Ok(mut counts) = self.shard_counts.lock() {
-            counts.insert(sku.clone(), active);
+            counts.insert(sku.clone(), (active, Instant::now()));
         }
     }
 
