@@ -16,11 +16,15 @@ impl Quantity {
         if (1..=u64::from(Self::MAX)).contains(&value) {
             Ok(Self(value as u32))
         } else {
-            Err(Invalid::new(format!(
-                "quantity must be an integer from 1 to {}",
-                Self::MAX
-            )))
+            Err(Self::out_of_range())
         }
+    }
+
+    fn out_of_range() -> Invalid {
+        Invalid::new(format!(
+            "quantity must be an integer from 1 to {}",
+            Self::MAX
+        ))
     }
 
     pub fn get(self) -> u32 {
@@ -32,7 +36,7 @@ impl TryFrom<serde_json::Number> for Quantity {
     type Error = Invalid;
     fn try_from(n: serde_json::Number) -> Result<Self, Invalid> {
         n.as_u64()
-            .map_or_else(|| Err(Quantity::new(0).unwrap_err()), Self::new)
+            .map_or_else(|| Err(Self::out_of_range()), Self::new)
     }
 }
 
@@ -60,11 +64,15 @@ impl Delta {
         if value != 0 && value.abs() <= Self::LIMIT {
             Ok(Self(value))
         } else {
-            Err(Invalid::new(format!(
-                "delta must be a non-zero integer from -{0} to {0}",
-                Self::LIMIT
-            )))
+            Err(Self::out_of_range())
         }
+    }
+
+    fn out_of_range() -> Invalid {
+        Invalid::new(format!(
+            "delta must be a non-zero integer from -{0} to {0}",
+            Self::LIMIT
+        ))
     }
 
     pub fn get(self) -> i64 {
@@ -76,7 +84,7 @@ impl TryFrom<serde_json::Number> for Delta {
     type Error = Invalid;
     fn try_from(n: serde_json::Number) -> Result<Self, Invalid> {
         n.as_i64()
-            .map_or_else(|| Err(Delta::new(0).unwrap_err()), Self::new)
+            .map_or_else(|| Err(Self::out_of_range()), Self::new)
     }
 }
 

@@ -59,10 +59,6 @@ impl DynamoStore {
         }
     }
 
-    pub fn table(&self) -> &str {
-        &self.table
-    }
-
     /// One item, read consistently.
     async fn get(&self, pk: String, sk: String) -> Result<Option<codec::Attributes>> {
         let out = self
