@@ -593,16 +593,20 @@ impl SetStock for DynamoStore {
             let Some(snapshot) = self.snapshot(sku).await? else {
                 let shards = shards.unwrap_or(ShardCount::ONE);
                 if self.create_sku(sku, on_hand, shards, at).await? {
-                    let levels = self.snapshot(sku).await?.map(|snap| snap.levels(sku));
-                    return levels
-                        .map(|levels| StockSet {
-                            levels,
-                            created: true,
-                        })
-                        .ok_or_else(|| Error::Store {
-                            message: format!("sku {sku} vanished after it was created"),
-                            retryable: true,
-                        });
+                    // A new sku holds exactly what was written: nothing to read back.
+                    let levels = StockLevels {
+                        sku: sku.clone(),
+                        on_hand,
+                        available: on_hand,
+                        reserved: 0,
+                        sold: 0,
+                        shards: shards.get(),
+                        updated_at: at,
+                    };
+                    return Ok(StockSet {
+                        levels,
+                        created: true,
+                    });
                 }
                 continue;
             };
