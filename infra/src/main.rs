@@ -12,6 +12,7 @@ use std::time::Duration;
 use reconcile::Settings;
 use stockroom::queue::SqsQueue;
 use stockroom::{config, telemetry, Config, SystemClock};
+use stockroom_local::server::Wiring;
 use stockroom_local::{project_root, server, Emulator, Functions, TemplateResources};
 
 const TABLE: &str = "stockroom";
@@ -104,17 +105,16 @@ async fn serve(
         .queue_url
         .clone()
         .ok_or("template.yaml declares no CompensationQueue")?;
-    let queue = Arc::new(SqsQueue::new(sqs.clone(), queue_url.clone()));
     let settings = Settings::from_env().map_err(|e| e.to_string())?;
-    let functions = Arc::new(Functions::new(
-        dynamodb,
-        queue,
-        &config,
-        Arc::new(SystemClock),
+    let functions = Arc::new(Functions::new(Wiring {
+        aws: &aws,
+        config: &config,
+        clock: Arc::new(SystemClock),
         settings,
-    ));
+        queue: &|queue: SqsQueue| Arc::new(queue),
+    }));
     // Reconcile's two triggers, as Lambda would fire them.
-    tokio::spawn(server::pump_queue(functions.clone(), sqs, queue_url));
+    tokio::spawn(server::pump_queue(functions.clone(), queue_url));
     tokio::spawn(server::schedule(functions.clone(), sweep_every));
     let listener = tokio::net::TcpListener::from_std(listener).map_err(|e| e.to_string())?;
     let address = listener.local_addr().map_err(|e| e.to_string())?;

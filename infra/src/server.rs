@@ -4,7 +4,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use aws_config::SdkConfig;
 use aws_lambda_events::sqs::{SqsEvent, SqsMessage};
+use aws_sdk_dynamodb::config::{Credentials, SharedCredentialsProvider};
 use aws_sdk_sqs::types::MessageSystemAttributeName;
 use axum::body::Body as AxumBody;
 use http_body_util::BodyExt;
@@ -14,37 +16,117 @@ use reconcile::{Reconcile, Settings};
 use refund::Refunds;
 use reserve_stock::ReserveStock;
 use stock_admin::StockAdmin;
-use stockroom::queue::CommandQueue;
+use stockroom::queue::{CommandQueue, SqsQueue};
 use stockroom::store::DynamoStore;
 use stockroom::{http, Clock, Config, Error};
 
 /// API Gateway's own payload limit; the functions enforce their smaller one.
 const MAX_PAYLOAD: usize = 10 * 1024 * 1024;
 
-/// Every function's handler, each with the state its `main` would build.
+/// A Lambda function of the template: each has its own role, so each signs its AWS
+/// calls as itself here (the access key id is its logical id) and the emulator's IAM gate
+/// holds it to its policy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Function {
+    StockAdmin,
+    ReserveStock,
+    PlaceOrder,
+    Refund,
+    Reconcile,
+}
+
+impl Function {
+    pub const ALL: [Function; 5] = [
+        Function::StockAdmin,
+        Function::ReserveStock,
+        Function::PlaceOrder,
+        Function::Refund,
+        Function::Reconcile,
+    ];
+
+    /// The function's logical id in `template.yaml`.
+    pub fn logical_id(self) -> &'static str {
+        match self {
+            Function::StockAdmin => "StockAdminFunction",
+            Function::ReserveStock => "ReserveStockFunction",
+            Function::PlaceOrder => "PlaceOrderFunction",
+            Function::Refund => "RefundFunction",
+            Function::Reconcile => "ReconcileFunction",
+        }
+    }
+
+    /// `aws` (endpoint, region, HTTP client) with this function's identity.
+    pub fn sdk_config(self, aws: &SdkConfig) -> SdkConfig {
+        aws.to_builder()
+            .credentials_provider(SharedCredentialsProvider::new(Credentials::new(
+                self.logical_id(),
+                "local",
+                None,
+                None,
+                "stockroom-local",
+            )))
+            .build()
+    }
+}
+
+/// What the functions are built from, as each `main` would build them in Lambda.
+pub struct Wiring<'a> {
+    /// Endpoint, region and HTTP client shared by every function; identities are added.
+    pub aws: &'a SdkConfig,
+    pub config: &'a Config,
+    pub clock: Arc<dyn Clock>,
+    pub settings: Settings,
+    /// Wraps each function's compensation queue (tests lose sends with it).
+    pub queue: &'a dyn Fn(SqsQueue) -> Arc<dyn CommandQueue>,
+}
+
+/// Every function's handler, each with the clients its `main` would build.
 pub struct Functions {
     stock_admin: StockAdmin<DynamoStore>,
     reserve_stock: ReserveStock<DynamoStore>,
     place_order: PlaceOrders<DynamoStore>,
     refund: Refunds<DynamoStore>,
     reconcile: Reconcile<DynamoStore>,
+    /// Reconcile's SQS client: Lambda's event source polls with the function's role.
+    reconcile_sqs: aws_sdk_sqs::Client,
 }
 
 impl Functions {
-    pub fn new(
-        dynamodb: aws_sdk_dynamodb::Client,
-        queue: Arc<dyn CommandQueue>,
-        config: &Config,
-        clock: Arc<dyn Clock>,
-        settings: Settings,
-    ) -> Self {
-        let store = DynamoStore::new(dynamodb, config.table.clone());
+    pub fn new(wiring: Wiring<'_>) -> Self {
+        let Wiring {
+            aws,
+            config,
+            clock,
+            settings,
+            queue,
+        } = wiring;
+        let store = |function: Function| {
+            let client = aws_sdk_dynamodb::Client::new(&function.sdk_config(aws));
+            DynamoStore::new(client, config.table.clone())
+        };
+        let sqs = |function: Function| aws_sdk_sqs::Client::new(&function.sdk_config(aws));
+        let queue_of = |function: Function| {
+            queue(SqsQueue::new(
+                sqs(function),
+                config.queue_url.clone().unwrap_or_default(),
+            ))
+        };
         Self {
-            stock_admin: StockAdmin::new(store.clone(), clock.clone()),
-            reserve_stock: ReserveStock::new(store.clone(), clock.clone()),
-            place_order: PlaceOrders::new(store.clone(), clock.clone()),
-            refund: Refunds::new(store.clone(), queue.clone(), clock.clone()),
-            reconcile: Reconcile::new(store, queue, clock, settings),
+            stock_admin: StockAdmin::new(store(Function::StockAdmin), clock.clone()),
+            reserve_stock: ReserveStock::new(store(Function::ReserveStock), clock.clone()),
+            place_order: PlaceOrders::new(store(Function::PlaceOrder), clock.clone()),
+            refund: Refunds::new(
+                store(Function::Refund),
+                queue_of(Function::Refund),
+                clock.clone(),
+            ),
+            reconcile: Reconcile::new(
+                store(Function::Reconcile),
+                queue_of(Function::Reconcile),
+                clock,
+                settings,
+            ),
+            reconcile_sqs: sqs(Function::Reconcile),
         }
     }
 
@@ -115,10 +197,10 @@ pub fn app(functions: Arc<Functions>) -> axum::Router {
 /// as failed. Returns how many messages it received.
 pub async fn pump_once(
     functions: &Functions,
-    sqs: &aws_sdk_sqs::Client,
     queue_url: &str,
     wait: Duration,
 ) -> Result<usize, aws_sdk_sqs::Error> {
+    let sqs = &functions.reconcile_sqs;
     let received = sqs
         .receive_message()
         .queue_url(queue_url)
@@ -164,9 +246,9 @@ pub async fn pump_once(
 }
 
 /// Feeds the compensation queue to reconcile until the task is dropped.
-pub async fn pump_queue(functions: Arc<Functions>, sqs: aws_sdk_sqs::Client, queue_url: String) {
+pub async fn pump_queue(functions: Arc<Functions>, queue_url: String) {
     loop {
-        if let Err(e) = pump_once(&functions, &sqs, &queue_url, Duration::from_secs(2)).await {
+        if let Err(e) = pump_once(&functions, &queue_url, Duration::from_secs(2)).await {
             tracing::warn!(error = %e, "receiving from the compensation queue failed");
             tokio::time::sleep(Duration::from_secs(1)).await;
         }

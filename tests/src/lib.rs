@@ -12,6 +12,7 @@ use reconcile::Settings;
 use serde_json::Value;
 use stockroom::queue::{CommandMessage, CommandQueue, SqsQueue};
 use stockroom::{Clock, Config};
+use stockroom_local::server::Wiring;
 use stockroom_local::{server, Emulator, Functions, Resources, TemplateResources};
 use time::{Duration, OffsetDateTime};
 use tokio::sync::OnceCell;
@@ -83,7 +84,7 @@ pub struct Options {
 /// The crash hook: a queue whose first sends vanish.
 struct LostSends {
     queue: SqsQueue,
-    to_lose: std::sync::atomic::AtomicUsize,
+    to_lose: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 #[async_trait::async_trait]
@@ -145,27 +146,25 @@ impl TestApp {
             queue_url: resources.compensation_queue().map(str::to_owned),
         };
         let clock = Arc::new(TestClock::default());
-        let queue_url = resources
-            .compensation_queue()
-            .expect("compensation queue")
-            .to_owned();
-        let sqs_queue = SqsQueue::new(sqs.clone(), queue_url);
-        let queue = Arc::new(LostSends {
-            queue: sqs_queue,
-            to_lose: options.lost_sends.into(),
-        });
+        // One budget of lost sends shared by every function's queue.
+        let lost_sends = Arc::new(std::sync::atomic::AtomicUsize::new(options.lost_sends));
         let settings = Settings {
             resend_after_seconds: 60,
             max_receives: 5,
             backoff_seconds: options.backoff_seconds,
         };
-        let functions = Arc::new(Functions::new(
-            dynamodb.clone(),
-            queue,
-            &config,
-            clock.clone(),
+        let functions = Arc::new(Functions::new(Wiring {
+            aws: &aws,
+            config: &config,
+            clock: clock.clone(),
             settings,
-        ));
+            queue: &|queue: SqsQueue| {
+                Arc::new(LostSends {
+                    queue,
+                    to_lose: lost_sends.clone(),
+                })
+            },
+        }));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind");
@@ -279,7 +278,6 @@ impl TestApp {
         for _ in 0..50 {
             let n = server::pump_once(
                 &self.functions,
-                &self.sqs,
                 self.queue_url(),
                 std::time::Duration::from_secs(0),
             )

@@ -14,6 +14,7 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use reconcile::Settings;
 use stockroom::queue::SqsQueue;
 use stockroom::{Config, SystemClock};
+use stockroom_local::server::Wiring;
 use stockroom_local::{server, Emulator, Functions, TemplateResources};
 
 /// DynamoDB allows 1,000 write units per second per partition; a stock item updated in
@@ -270,14 +271,13 @@ async fn main() {
             table: resources.table.clone(),
             queue_url: Some(queue_url.clone()),
         };
-        let queue = Arc::new(SqsQueue::new(sqs.clone(), queue_url));
-        let functions = Arc::new(Functions::new(
-            dynamodb.clone(),
-            queue,
-            &config,
-            Arc::new(SystemClock),
-            Settings::default(),
-        ));
+        let functions = Arc::new(Functions::new(Wiring {
+            aws: &aws,
+            config: &config,
+            clock: Arc::new(SystemClock),
+            settings: Settings::default(),
+            queue: &|queue: SqsQueue| Arc::new(queue),
+        }));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind");
