@@ -136,7 +136,10 @@ impl Functions {
 
     /// Sends the request to the function that owns its route.
     pub async fn dispatch(&self, req: Request) -> Response<Body> {
-        let segments = http::segments(&req);
+        let segments = match http::segments(&req) {
+            Ok(segments) => segments,
+            Err(not_canonical) => return http::problem(&not_canonical),
+        };
         match segments.as_slice() {
             ["skus", ..] | ["campaigns", ..] => self.stock_admin.handle(req).await,
             ["reservations", ..] => self.reserve_stock.handle(req).await,

@@ -36,11 +36,75 @@ pub fn json_body<T: DeserializeOwned>(req: &Request) -> Result<JsonBody<T>> {
             "the body must be a JSON object".into(),
         ));
     }
-    let value = T::deserialize(&raw).map_err(|e| Error::InvalidRequest(e.to_string()))?;
+    let value = serde_path_to_error::deserialize(&raw)
+        .map_err(|e| Error::InvalidRequest(in_plain_words(&e)))?;
     Ok(JsonBody {
         value,
         fingerprint: fingerprint(&raw),
     })
+}
+
+/// A body that does not fit its type, said without the names of Rust types: serde's
+/// own messages (`invalid type: string "1", expected u32`) become what the field must
+/// be; the domain's messages are plain words already and only gain the field's path.
+fn in_plain_words(e: &serde_path_to_error::Error<serde_json::Error>) -> String {
+    let path = e.path().to_string();
+    let message = e.inner().to_string();
+    let within = |name: &str| match path.as_str() {
+        "." => name.to_owned(),
+        parent => format!("{parent}.{name}"),
+    };
+    if let Some(name) = message
+        .strip_prefix("missing field `")
+        .and_then(|m| m.strip_suffix('`'))
+    {
+        return format!("field `{}` is required", within(name));
+    }
+    let mismatch = message
+        .strip_prefix("invalid type: ")
+        .or_else(|| message.strip_prefix("invalid value: "));
+    if let Some(mismatch) = mismatch {
+        let (got, expected) = mismatch
+            .rsplit_once(", expected ")
+            .unwrap_or((mismatch, ""));
+        let field = if path == "." { "the body" } else { &path };
+        return format!(
+            "field `{field}` must be {}, not {}",
+            json_kind(expected),
+            json_kind(got)
+        );
+    }
+    if path == "." || message.starts_with(&path) {
+        message
+    } else {
+        format!("{message} (field `{path}`)")
+    }
+}
+
+/// The JSON kind serde's description of a type or a value stands for.
+fn json_kind(serde_words: &str) -> &'static str {
+    let words = serde_words
+        .trim_start_matches("a ")
+        .trim_start_matches("an ");
+    let starts = |prefixes: &[&str]| prefixes.iter().any(|p| words.starts_with(p));
+    if starts(&["string", "borrowed string", "char"]) {
+        "a string"
+    } else if starts(&["integer", "floating point", "JSON number", "number"])
+        || starts(&["u8", "u16", "u32", "u64", "u128", "usize"])
+        || starts(&["i8", "i16", "i32", "i64", "i128", "isize", "f32", "f64"])
+    {
+        "a number"
+    } else if starts(&["boolean", "bool"]) {
+        "true or false"
+    } else if starts(&["sequence", "tuple", "array"]) || words.contains("elements") {
+        "a list"
+    } else if starts(&["map", "struct", "JSON object"]) {
+        "an object"
+    } else if starts(&["unit", "null", "option"]) {
+        "null"
+    } else {
+        "another kind of value"
+    }
 }
 
 pub fn json<T: Serialize>(status: u16, value: &T) -> Response<Body> {
@@ -105,18 +169,61 @@ pub fn request_span(req: &Request) -> tracing::Span {
     )
 }
 
-/// Turns a handler's result into the response, whatever happened.
-pub fn respond(result: Result<Response<Body>>) -> Response<Body> {
-    result.unwrap_or_else(|e| problem(&e))
+/// Turns a handler's result into the response, whatever happened. Every 5xx is counted
+/// (`ServerErrors` by route and code, and in total for the alarm).
+pub fn respond(req: &Request, result: Result<Response<Body>>) -> Response<Body> {
+    result.unwrap_or_else(|e| {
+        let response = problem(&e);
+        if response.status().is_server_error() {
+            let code = e.problem().code;
+            crate::metrics::count_with_total(
+                "ServerErrors",
+                1,
+                &[("route", &route_label(req)), ("code", code)],
+            );
+        }
+        response
+    })
 }
 
-/// The path split into its segments, without empty ones (`/skus/a/` is `["skus", "a"]`).
-pub fn segments(req: &Request) -> Vec<&str> {
-    req.uri()
+/// The route a request was for, ids replaced (`POST /orders/{id}/refunds`): a metric
+/// dimension, so it never carries what a caller typed beyond the known route names.
+pub fn route_label(req: &Request) -> String {
+    const KNOWN: [&str; 6] = [
+        "skus",
+        "campaigns",
+        "reservations",
+        "orders",
+        "adjustments",
+        "refunds",
+    ];
+    let template: Vec<&str> = req
+        .uri()
         .path()
         .split('/')
         .filter(|s| !s.is_empty())
-        .collect()
+        .enumerate()
+        .map(|(i, s)| match (i % 2, KNOWN.contains(&s)) {
+            (0, true) => s,
+            (0, false) => "{other}",
+            _ => "{id}",
+        })
+        .collect();
+    format!("{} /{}", req.method(), template.join("/"))
+}
+
+/// The path's segments, if it is spelled the one canonical way: a `/` before each
+/// segment and none after the last (`/skus/tea`). Every other spelling (`/skus/tea/`,
+/// `//skus/tea`, `/skus//tea`) is no route, so one request never has two scopes.
+pub fn segments(req: &Request) -> Result<Vec<&str>> {
+    let segments: Vec<&str> = match req.uri().path().strip_prefix('/') {
+        Some(rest) => rest.split('/').collect(),
+        None => Vec::new(),
+    };
+    if segments.is_empty() || segments.iter().any(|s| s.is_empty()) {
+        return Err(route_not_found(req));
+    }
+    Ok(segments)
 }
 
 pub fn route_not_found(req: &Request) -> Error {
@@ -131,11 +238,6 @@ pub fn method_not_allowed(req: &Request, allow: &[&'static str]) -> Error {
         method: req.method().to_string(),
         allow: allow.to_vec(),
     }
-}
-
-/// The method and concrete path, the scope of an idempotency key.
-pub fn route_scope(req: &Request) -> String {
-    format!("{} {}", req.method(), req.uri().path())
 }
 
 pub fn is(req: &Request, method: &Method) -> bool {

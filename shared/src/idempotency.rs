@@ -45,11 +45,38 @@ impl IdempotencyKey {
     }
 }
 
+/// What a request is for: a route template and the ids parsed from its path
+/// (`POST /orders/{order_id}/refunds` and `ord_01J…`), never the path as it was spelled.
+///
+/// It is kept as the template with the ids filled in, which is the route's one canonical
+/// path: ids hold no `/`, so no two (template, ids) pairs give the same text, and
+/// records created while the scope was the raw path keep their ids.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RouteScope(String);
+
+impl RouteScope {
+    /// `template` is `METHOD /path/{id}`; each `{…}` segment takes the next of `ids`.
+    pub fn new(template: &'static str, ids: &[&str]) -> Self {
+        let mut ids = ids.iter();
+        let filled: Vec<&str> = template
+            .split('/')
+            .map(|part| match part.starts_with('{') {
+                true => ids.next().copied().unwrap_or(part),
+                false => part,
+            })
+            .collect();
+        Self(filled.join("/"))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
 /// Who a request is from, what it is for and its key: the scope of one idempotency record.
 #[derive(Debug, Clone)]
 pub struct RequestKey<'a> {
-    /// The method and concrete path, e.g. `POST /skus/tea/adjustments`.
-    pub route: &'a str,
+    pub route: &'a RouteScope,
     pub caller: &'a str,
     pub key: &'a IdempotencyKey,
 }
@@ -58,7 +85,7 @@ impl RequestKey<'_> {
     /// The id of the record this request creates: the same for every retry.
     pub fn derive(&self) -> Ulid {
         let mut hash = Sha256::new();
-        for part in [self.route, self.caller, self.key.as_str()] {
+        for part in [self.route.as_str(), self.caller, self.key.as_str()] {
             hash.update((part.len() as u64).to_be_bytes());
             hash.update(part.as_bytes());
         }
@@ -142,10 +169,26 @@ mod tests {
     }
 
     #[test]
+    fn a_scope_is_its_template_with_the_ids_filled_in() {
+        let scope = RouteScope::new("POST /orders/{order_id}/refunds", &["ord_1"]);
+        assert_eq!(scope.as_str(), "POST /orders/ord_1/refunds");
+        assert_eq!(
+            RouteScope::new("POST /reservations", &[]).as_str(),
+            "POST /reservations"
+        );
+        assert_ne!(
+            RouteScope::new("POST /skus/{sku}/adjustments", &["a"]),
+            RouteScope::new("POST /skus/{sku}/adjustments", &["b"])
+        );
+    }
+
+    #[test]
     fn derived_ids_depend_on_route_caller_and_key() {
         let k = IdempotencyKey::parse("k1").unwrap();
+        let reservations = RouteScope::new("POST /reservations", &[]);
+        let orders = RouteScope::new("POST /orders", &[]);
         let base = RequestKey {
-            route: "POST /reservations",
+            route: &reservations,
             caller: "c",
             key: &k,
         };
@@ -153,7 +196,7 @@ mod tests {
         assert_ne!(
             base.derive(),
             RequestKey {
-                route: "POST /orders",
+                route: &orders,
                 ..base.clone()
             }
             .derive()
@@ -168,18 +211,17 @@ mod tests {
         );
         // Length-prefixing keeps ("ab","c") apart from ("a","bc").
         let k2 = IdempotencyKey::parse("c").unwrap();
-        let k3 = IdempotencyKey::parse("bc").unwrap();
         assert_ne!(
             RequestKey {
-                route: "ab",
-                caller: "",
+                route: &reservations,
+                caller: "ab",
                 key: &k2
             }
             .derive(),
             RequestKey {
-                route: "a",
-                caller: "",
-                key: &k3
+                route: &reservations,
+                caller: "a",
+                key: &IdempotencyKey::parse("bc").unwrap()
             }
             .derive()
         );

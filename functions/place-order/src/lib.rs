@@ -10,18 +10,54 @@ use serde::Deserialize;
 use stockroom::domain::{
     CustomerId, Lines, Order, OrderId, OrderLine, OrderStatus, ReservationId, Timestamp,
 };
-use stockroom::http::{self, json_body};
-use stockroom::idempotency::{IdempotencyKey, Recorded, RequestKey};
+use stockroom::http::{self, json_body, JsonBody};
+use stockroom::idempotency::{IdempotencyKey, Recorded, RequestKey, RouteScope};
 use stockroom::store::{PlaceOrder, ReadOrder};
 use stockroom::{Clock, Error, Result};
 use tracing::Instrument;
 
 /// Either `{"reservation_id"}` or `{"lines", "customer_id"?}`.
 #[derive(Debug, Deserialize)]
-struct NewOrder {
+pub struct NewOrder {
     reservation_id: Option<String>,
     lines: Option<Lines>,
     customer_id: Option<CustomerId>,
+}
+
+/// A request to this function, checked before anything is read or written.
+pub enum Call {
+    Place {
+        key: IdempotencyKey,
+        body: JsonBody<NewOrder>,
+    },
+    Get(OrderId),
+}
+
+impl Call {
+    /// The route template and the ids parsed from the path.
+    pub fn scope(&self) -> RouteScope {
+        match self {
+            Call::Place { .. } => RouteScope::new("POST /orders", &[]),
+            Call::Get(id) => RouteScope::new("GET /orders/{id}", &[id.as_str()]),
+        }
+    }
+}
+
+/// The route, the key and the body of `req`, or the 4xx problem with them.
+pub fn parse(req: &Request) -> Result<Call> {
+    match http::segments(req)?[..] {
+        ["orders"] if http::is(req, &Method::POST) => {
+            let key = IdempotencyKey::from_headers(req.headers())?;
+            let body = json_body(req)?;
+            Ok(Call::Place { key, body })
+        }
+        ["orders"] => Err(http::method_not_allowed(req, &["POST"])),
+        ["orders", id] if http::is(req, &Method::GET) => OrderId::parse(id)
+            .map(Call::Get)
+            .map_err(|_| Error::OrderNotFound(id.to_owned())),
+        ["orders", _] => Err(http::method_not_allowed(req, &["GET"])),
+        _ => Err(http::route_not_found(req)),
+    }
 }
 
 pub struct PlaceOrders<S> {
@@ -36,28 +72,30 @@ impl<S: PlaceOrder + ReadOrder> PlaceOrders<S> {
 
     pub async fn handle(&self, req: Request) -> Response<Body> {
         let span = http::request_span(&req);
-        http::respond(self.route(&req).instrument(span).await)
+        http::respond(&req, self.route(&req).instrument(span).await)
     }
 
     async fn route(&self, req: &Request) -> Result<Response<Body>> {
-        match http::segments(req)[..] {
-            ["orders"] if http::is(req, &Method::POST) => self.place(req).await,
-            ["orders"] => Err(http::method_not_allowed(req, &["POST"])),
-            ["orders", id] if http::is(req, &Method::GET) => self.get(id).await,
-            ["orders", _] => Err(http::method_not_allowed(req, &["GET"])),
-            _ => Err(http::route_not_found(req)),
+        let call = parse(req)?;
+        let scope = call.scope();
+        match call {
+            Call::Place { key, body } => self.place(req, &scope, key, body).await,
+            Call::Get(id) => self.get(id).await,
         }
     }
 
-    async fn place(&self, req: &Request) -> Result<Response<Body>> {
-        let key = IdempotencyKey::from_headers(req.headers())?;
-        let body = json_body::<NewOrder>(req)?;
-        let scope = http::route_scope(req);
+    async fn place(
+        &self,
+        req: &Request,
+        scope: &RouteScope,
+        key: IdempotencyKey,
+        body: JsonBody<NewOrder>,
+    ) -> Result<Response<Body>> {
         let caller = http::caller(req);
         let mut order = Order {
             order_id: OrderId::from_ulid(
                 RequestKey {
-                    route: &scope,
+                    route: scope,
                     caller: &caller,
                     key: &key,
                 }
@@ -99,12 +137,10 @@ impl<S: PlaceOrder + ReadOrder> PlaceOrders<S> {
         }
     }
 
-    async fn get(&self, id: &str) -> Result<Response<Body>> {
-        let not_found = || Error::OrderNotFound(id.to_owned());
-        let id = OrderId::parse(id).map_err(|_| not_found())?;
+    async fn get(&self, id: OrderId) -> Result<Response<Body>> {
         match self.store.order(&id).await? {
             Some(order) => Ok(http::json(200, &order)),
-            None => Err(not_found()),
+            None => Err(Error::OrderNotFound(id.to_string())),
         }
     }
 }

@@ -11,18 +11,67 @@ use stockroom::domain::{
     CampaignId, CampaignRefusal, CustomerId, HoldDuration, Lines, Reservation, ReservationId,
     ReservationStatus, Timestamp,
 };
-use stockroom::http::{self, json_body};
-use stockroom::idempotency::{IdempotencyKey, Recorded, RequestKey};
+use stockroom::http::{self, json_body, JsonBody};
+use stockroom::idempotency::{IdempotencyKey, Recorded, RequestKey, RouteScope};
 use stockroom::store::{CampaignHold, EndHold, PlaceHold, ReadCampaign, ReadReservation};
 use stockroom::{Clock, Error, Result};
 use tracing::Instrument;
 
 #[derive(Debug, Deserialize)]
-struct NewReservation {
+pub struct NewReservation {
     lines: Lines,
     customer_id: Option<CustomerId>,
     campaign_id: Option<CampaignId>,
     hold_seconds: Option<HoldDuration>,
+}
+
+/// A request to this function, checked before anything is read or written.
+pub enum Call {
+    Reserve {
+        key: IdempotencyKey,
+        body: JsonBody<NewReservation>,
+    },
+    Get(ReservationId),
+    Release(ReservationId),
+}
+
+impl Call {
+    /// The route template and the ids parsed from the path.
+    pub fn scope(&self) -> RouteScope {
+        match self {
+            Call::Reserve { .. } => RouteScope::new("POST /reservations", &[]),
+            Call::Get(id) => RouteScope::new("GET /reservations/{id}", &[id.as_str()]),
+            Call::Release(id) => RouteScope::new("DELETE /reservations/{id}", &[id.as_str()]),
+        }
+    }
+}
+
+/// The route, the key and the body of `req`, or the 4xx problem with them.
+pub fn parse(req: &Request) -> Result<Call> {
+    match http::segments(req)?[..] {
+        ["reservations"] => {
+            if !http::is(req, &Method::POST) {
+                return Err(http::method_not_allowed(req, &["POST"]));
+            }
+            let key = IdempotencyKey::from_headers(req.headers())?;
+            let body = json_body(req)?;
+            Ok(Call::Reserve { key, body })
+        }
+        ["reservations", id] => {
+            let method = req.method().clone();
+            if method != Method::GET && method != Method::DELETE {
+                return Err(http::method_not_allowed(req, &["GET", "DELETE"]));
+            }
+            let id =
+                ReservationId::parse(id).map_err(|_| Error::ReservationNotFound(id.to_owned()))?;
+            if method == Method::GET {
+                Ok(Call::Get(id))
+            } else {
+                Ok(Call::Release(id))
+            }
+        }
+        _ => Err(http::route_not_found(req)),
+    }
 }
 
 pub struct ReserveStock<S> {
@@ -37,37 +86,26 @@ impl<S: PlaceHold + ReadReservation + EndHold + ReadCampaign> ReserveStock<S> {
 
     pub async fn handle(&self, req: Request) -> Response<Body> {
         let span = http::request_span(&req);
-        http::respond(self.route(&req).instrument(span).await)
+        http::respond(&req, self.route(&req).instrument(span).await)
     }
 
     async fn route(&self, req: &Request) -> Result<Response<Body>> {
-        match http::segments(req)[..] {
-            ["reservations"] => {
-                if !http::is(req, &Method::POST) {
-                    return Err(http::method_not_allowed(req, &["POST"]));
-                }
-                self.reserve(req).await
-            }
-            ["reservations", id] => {
-                let method = req.method().clone();
-                if method != Method::GET && method != Method::DELETE {
-                    return Err(http::method_not_allowed(req, &["GET", "DELETE"]));
-                }
-                let id = ReservationId::parse(id)
-                    .map_err(|_| Error::ReservationNotFound(id.to_owned()))?;
-                if method == Method::GET {
-                    self.get(id).await
-                } else {
-                    self.release(id).await
-                }
-            }
-            _ => Err(http::route_not_found(req)),
+        let call = parse(req)?;
+        let scope = call.scope();
+        match call {
+            Call::Reserve { key, body } => self.reserve(req, &scope, key, body).await,
+            Call::Get(id) => self.get(id).await,
+            Call::Release(id) => self.release(id).await,
         }
     }
 
-    async fn reserve(&self, req: &Request) -> Result<Response<Body>> {
-        let key = IdempotencyKey::from_headers(req.headers())?;
-        let body = json_body::<NewReservation>(req)?;
+    async fn reserve(
+        &self,
+        req: &Request,
+        scope: &RouteScope,
+        key: IdempotencyKey,
+        body: JsonBody<NewReservation>,
+    ) -> Result<Response<Body>> {
         let request = body.value;
         let campaign = match &request.campaign_id {
             None => None,
@@ -81,12 +119,11 @@ impl<S: PlaceHold + ReadReservation + EndHold + ReadCampaign> ReserveStock<S> {
                 Some(campaign.ok_or_else(|| Error::CampaignNotFound(id.clone()))?)
             }
         };
-        let scope = http::route_scope(req);
         let caller = http::caller(req);
         let now = Timestamp::new(self.clock.now());
         let hold = request.hold_seconds.unwrap_or_default();
         let id = RequestKey {
-            route: &scope,
+            route: scope,
             caller: &caller,
             key: &key,
         }

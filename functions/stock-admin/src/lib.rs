@@ -12,22 +12,82 @@ use stockroom::domain::{
     Adjustment, AdjustmentId, CampaignId, CampaignTerms, Delta, OnHand, Reason, ShardCount, Sku,
     Timestamp,
 };
-use stockroom::http::{self, json_body};
-use stockroom::idempotency::{IdempotencyKey, Recorded, RequestKey};
+use stockroom::http::{self, json_body, JsonBody};
+use stockroom::idempotency::{IdempotencyKey, Recorded, RequestKey, RouteScope};
 use stockroom::store::{AdjustStock, ReadCampaign, ReadStock, SetCampaign, SetStock};
 use stockroom::{Clock, Error, Result};
 use tracing::Instrument;
 
 #[derive(Debug, Deserialize)]
-struct SetStockBody {
+pub struct SetStockBody {
     on_hand: OnHand,
     shards: Option<serde_json::Number>,
 }
 
 #[derive(Debug, Deserialize)]
-struct AdjustmentBody {
+pub struct AdjustmentBody {
     delta: Delta,
     reason: Reason,
+}
+
+/// A request to this function, checked before anything is read or written.
+pub enum Call {
+    SetStock(Sku, SetStockBody),
+    GetStock(Sku),
+    Adjust {
+        sku: Sku,
+        key: IdempotencyKey,
+        body: JsonBody<AdjustmentBody>,
+    },
+    PutCampaign(CampaignId, CampaignTerms),
+    GetCampaign(CampaignId),
+}
+
+impl Call {
+    /// The route template and the ids parsed from the path.
+    pub fn scope(&self) -> RouteScope {
+        match self {
+            Call::SetStock(sku, _) => RouteScope::new("PUT /skus/{sku}", &[sku.as_str()]),
+            Call::GetStock(sku) => RouteScope::new("GET /skus/{sku}", &[sku.as_str()]),
+            Call::Adjust { sku, .. } => {
+                RouteScope::new("POST /skus/{sku}/adjustments", &[sku.as_str()])
+            }
+            Call::PutCampaign(id, _) => RouteScope::new("PUT /campaigns/{id}", &[id.as_str()]),
+            Call::GetCampaign(id) => RouteScope::new("GET /campaigns/{id}", &[id.as_str()]),
+        }
+    }
+}
+
+/// The route, the key and the body of `req`, or the 4xx problem with them.
+pub fn parse(req: &Request) -> Result<Call> {
+    match http::segments(req)?[..] {
+        ["skus", sku] => {
+            let sku = Sku::parse(sku)?;
+            match *req.method() {
+                Method::PUT => Ok(Call::SetStock(sku, json_body(req)?.value)),
+                Method::GET => Ok(Call::GetStock(sku)),
+                _ => Err(http::method_not_allowed(req, &["GET", "PUT"])),
+            }
+        }
+        ["skus", sku, "adjustments"] => {
+            if !http::is(req, &Method::POST) {
+                return Err(http::method_not_allowed(req, &["POST"]));
+            }
+            let sku = Sku::parse(sku)?;
+            let key = IdempotencyKey::from_headers(req.headers())?;
+            let body = json_body(req)?;
+            Ok(Call::Adjust { sku, key, body })
+        }
+        ["campaigns", id] => {
+            let id = CampaignId::parse(id)?;
+            match *req.method() {
+                Method::PUT => Ok(Call::PutCampaign(id, json_body(req)?.value)),
+                Method::GET => Ok(Call::GetCampaign(id)),
+                _ => Err(http::method_not_allowed(req, &["GET", "PUT"])),
+            }
+        }
+        _ => Err(http::route_not_found(req)),
+    }
 }
 
 pub struct StockAdmin<S> {
@@ -42,34 +102,18 @@ impl<S: ReadStock + SetStock + AdjustStock + SetCampaign + ReadCampaign> StockAd
 
     pub async fn handle(&self, req: Request) -> Response<Body> {
         let span = http::request_span(&req);
-        http::respond(self.route(&req).instrument(span).await)
+        http::respond(&req, self.route(&req).instrument(span).await)
     }
 
     async fn route(&self, req: &Request) -> Result<Response<Body>> {
-        match http::segments(req)[..] {
-            ["skus", sku] => {
-                let sku = Sku::parse(sku)?;
-                match *req.method() {
-                    Method::PUT => self.set_stock(req, sku).await,
-                    Method::GET => self.get_stock(sku).await,
-                    _ => Err(http::method_not_allowed(req, &["GET", "PUT"])),
-                }
-            }
-            ["skus", sku, "adjustments"] => {
-                if !http::is(req, &Method::POST) {
-                    return Err(http::method_not_allowed(req, &["POST"]));
-                }
-                self.adjust(req, Sku::parse(sku)?).await
-            }
-            ["campaigns", id] => {
-                let id = CampaignId::parse(id)?;
-                match *req.method() {
-                    Method::PUT => self.put_campaign(req, id).await,
-                    Method::GET => self.get_campaign(id).await,
-                    _ => Err(http::method_not_allowed(req, &["GET", "PUT"])),
-                }
-            }
-            _ => Err(http::route_not_found(req)),
+        let call = parse(req)?;
+        let scope = call.scope();
+        match call {
+            Call::SetStock(sku, body) => self.set_stock(sku, body).await,
+            Call::GetStock(sku) => self.get_stock(sku).await,
+            Call::Adjust { sku, key, body } => self.adjust(req, &scope, sku, key, body).await,
+            Call::PutCampaign(id, terms) => self.put_campaign(id, terms).await,
+            Call::GetCampaign(id) => self.get_campaign(id).await,
         }
     }
 
@@ -80,8 +124,7 @@ impl<S: ReadStock + SetStock + AdjustStock + SetCampaign + ReadCampaign> StockAd
         }
     }
 
-    async fn set_stock(&self, req: &Request, sku: Sku) -> Result<Response<Body>> {
-        let body = json_body::<SetStockBody>(req)?.value;
+    async fn set_stock(&self, sku: Sku, body: SetStockBody) -> Result<Response<Body>> {
         let shards = body
             .shards
             .map(|n| ShardCount::new(n.as_u64().unwrap_or(0)))
@@ -94,13 +137,17 @@ impl<S: ReadStock + SetStock + AdjustStock + SetCampaign + ReadCampaign> StockAd
         Ok(http::json(if set.created { 201 } else { 200 }, &set.levels))
     }
 
-    async fn adjust(&self, req: &Request, sku: Sku) -> Result<Response<Body>> {
-        let key = IdempotencyKey::from_headers(req.headers())?;
-        let body = json_body::<AdjustmentBody>(req)?;
-        let scope = http::route_scope(req);
+    async fn adjust(
+        &self,
+        req: &Request,
+        scope: &RouteScope,
+        sku: Sku,
+        key: IdempotencyKey,
+        body: JsonBody<AdjustmentBody>,
+    ) -> Result<Response<Body>> {
         let caller = http::caller(req);
         let id = RequestKey {
-            route: &scope,
+            route: scope,
             caller: &caller,
             key: &key,
         }
@@ -118,8 +165,7 @@ impl<S: ReadStock + SetStock + AdjustStock + SetCampaign + ReadCampaign> StockAd
         }
     }
 
-    async fn put_campaign(&self, req: &Request, id: CampaignId) -> Result<Response<Body>> {
-        let terms = json_body::<CampaignTerms>(req)?.value;
+    async fn put_campaign(&self, id: CampaignId, terms: CampaignTerms) -> Result<Response<Body>> {
         let now = Timestamp::new(self.clock.now());
         let (campaign, created) = self.store.put_campaign(&id, &terms, now).await?;
         Ok(http::json(if created { 201 } else { 200 }, &campaign))

@@ -2,7 +2,8 @@ use serde::{Deserialize, Serialize};
 
 use super::{AdjustmentId, Invalid, Sku, Timestamp};
 
-/// Why stock changed: 1 to 500 characters.
+/// Why stock changed: 1 to 500 characters, none of them a control character or one that
+/// reorders text (bidirectional formatting), which would garble logs and screens.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
 pub struct Reason(String);
@@ -17,6 +18,11 @@ impl Reason {
                 "reason must be 1 to {} characters",
                 Self::MAX_CHARS
             )));
+        }
+        if text.trim().chars().any(is_hidden) {
+            return Err(Invalid::new(
+                "reason must not contain control characters (such as line breaks or tabs) or bidirectional formatting characters",
+            ));
         }
         Ok(Self(text.trim().to_owned()))
     }
@@ -44,6 +50,16 @@ impl From<Reason> for String {
     }
 }
 
+/// Control characters (Unicode Cc), line and paragraph separators, and the marks,
+/// embeddings, overrides and isolates that reorder text (CVE-2021-42574's characters).
+fn is_hidden(c: char) -> bool {
+    c.is_control()
+        || matches!(
+            c,
+            '\u{061C}' | '\u{200E}' | '\u{200F}' | '\u{2028}'..='\u{202E}' | '\u{2066}'..='\u{2069}'
+        )
+}
+
 /// A change of a sku's on-hand stock. Adjustments are never deleted: their deltas sum
 /// to the sku's on_hand, which the audit checks.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -53,4 +69,29 @@ pub struct Adjustment {
     pub delta: i64,
     pub reason: Reason,
     pub at: Timestamp,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reasons_refuse_control_and_bidi_characters() {
+        for bad in [
+            "line\nbreak",
+            "tab\there",
+            "nul\u{0}",
+            "del\u{7f}",
+            "c1\u{85}x",
+            "rlo\u{202E}txt",
+            "isolate\u{2067}x",
+            "mark\u{200F}x",
+            "sep\u{2028}x",
+        ] {
+            assert!(Reason::parse(bad).is_err(), "{bad:?}");
+        }
+        for good in ["cycle count", "Zählung – Lager 3", "家具 📦", "a\u{200D}b"] {
+            assert_eq!(Reason::parse(good).unwrap().as_str(), good);
+        }
+    }
 }

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{Invalid, Sku, Timestamp};
 
-/// 1 to 64 of `[A-Za-z0-9._-]`, like a sku.
+/// 1 to 64 of `[A-Za-z0-9._-]`, not `.` or `..`: like a sku.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
 pub struct CampaignId(String);
@@ -19,7 +19,7 @@ impl CampaignId {
             .map(|s| Self(s.as_str().to_owned()))
             .map_err(|_| {
                 Invalid::new(
-                    "campaign ids are 1 to 64 characters of A-Z, a-z, 0-9, '.', '_' or '-'",
+                    "campaign ids are 1 to 64 characters of A-Z, a-z, 0-9, '.', '_' or '-', and not '.' or '..'",
                 )
             })
     }
@@ -131,7 +131,7 @@ impl TryFrom<CampaignBody> for CampaignTerms {
             .filter(|l| (1..=u64::from(Campaign::MAX_LIMIT)).contains(l))
             .ok_or_else(|| {
                 Invalid::new(format!(
-                    "per_customer_limit must be an integer from 1 to {}",
+                    "per_customer_limit must be a whole number from 1 to {}",
                     Campaign::MAX_LIMIT
                 ))
             })?;

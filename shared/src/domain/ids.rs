@@ -1,5 +1,10 @@
 //! Prefixed identifiers: `res_` plus 26 Crockford base32 characters (the ULID alphabet).
 //!
+//! An id has one spelling, the one stockroom wrote: the ULID in upper case, its first
+//! character at most `7`. Decoding alone would also take lower case, and a first
+//! character of `8` or above (its top bits fall off the 128), as other names of the same
+//! id; those are refused, so one record never answers to two paths.
+//!
 //! Ids of records created by a request are derived from the request's idempotency key
 //! (see `idempotency::RequestKey::derive`) so that a retry lands on the same item; ids of
 //! records nobody asked for by key are fresh ULIDs and sort by creation time.
@@ -26,6 +31,7 @@ macro_rules! prefixed_id {
                     .strip_prefix(Self::PREFIX)
                     .and_then(|rest| Ulid::from_string(rest).ok())
                     .map(Self::from_ulid)
+                    .filter(|id| id.0 == value)
                     .ok_or_else(|| {
                         Invalid::new(format!(
                             "{} ids look like {}01J9Z3K8Q4W6N2V5T7R0XGHPBM",
@@ -112,6 +118,18 @@ mod tests {
         assert!(ReservationId::parse(&id.as_str().replace("res_", "adj_")).is_err());
         assert!(ReservationId::parse("res_").is_err());
         assert!(ReservationId::parse("res_01J9Z3K8Q4W6N2V5T7R0XGHPB!").is_err());
+    }
+
+    #[test]
+    fn only_the_canonical_spelling_is_an_id() {
+        let id = "ord_01J9Z3K8Q4W6N2V5T7R0XGHPBM";
+        assert_eq!(OrderId::parse(id).unwrap().as_str(), id);
+        assert!(OrderId::parse("ord_01j9z3k8q4w6n2v5t7r0xghpbm").is_err());
+        assert!(OrderId::parse("ORD_01J9Z3K8Q4W6N2V5T7R0XGHPBM").is_err());
+        // 8 is 0 with a bit above the 128 that decoding drops: the same ULID.
+        let alias = "81J9Z3K8Q4W6N2V5T7R0XGHPBM";
+        assert_eq!(Ulid::from_string(alias).unwrap().to_string(), &id[4..]);
+        assert!(OrderId::parse(&format!("ord_{alias}")).is_err());
     }
 
     #[test]

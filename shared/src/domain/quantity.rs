@@ -22,7 +22,7 @@ impl Quantity {
 
     fn out_of_range() -> Invalid {
         Invalid::new(format!(
-            "quantity must be an integer from 1 to {}",
+            "quantity must be a whole number from 1 to {}",
             Self::MAX
         ))
     }
@@ -61,7 +61,7 @@ impl Delta {
     pub const LIMIT: i64 = 1_000_000_000;
 
     pub fn new(value: i64) -> Result<Self, Invalid> {
-        if value != 0 && value.abs() <= Self::LIMIT {
+        if value != 0 && (-Self::LIMIT..=Self::LIMIT).contains(&value) {
             Ok(Self(value))
         } else {
             Err(Self::out_of_range())
@@ -70,7 +70,7 @@ impl Delta {
 
     fn out_of_range() -> Invalid {
         Invalid::new(format!(
-            "delta must be a non-zero integer from -{0} to {0}",
+            "delta must be a non-zero whole number from -{0} to {0}",
             Self::LIMIT
         ))
     }
@@ -111,7 +111,7 @@ impl TryFrom<serde_json::Number> for OnHand {
         match n.as_u64() {
             Some(v) if v <= Delta::LIMIT as u64 => Ok(Self(v)),
             _ => Err(Invalid::new(format!(
-                "on_hand must be an integer from 0 to {}",
+                "on_hand must be a whole number from 0 to {}",
                 Delta::LIMIT
             ))),
         }
@@ -153,6 +153,10 @@ mod tests {
     fn delta_bounds() {
         assert!(serde_json::from_str::<Delta>("0").is_err());
         assert!(serde_json::from_str::<Delta>("1000000001").is_err());
+        for extreme in ["-9223372036854775808", "9223372036854775807", "-1000000001"] {
+            assert!(serde_json::from_str::<Delta>(extreme).is_err(), "{extreme}");
+        }
+        assert_eq!(Delta::new(-Delta::LIMIT).unwrap().get(), -Delta::LIMIT);
         assert_eq!(serde_json::from_str::<Delta>("-7").unwrap().get(), -7);
     }
 }

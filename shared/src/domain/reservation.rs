@@ -113,7 +113,7 @@ impl TryFrom<serde_json::Number> for HoldDuration {
         match n.as_u64() {
             Some(s @ 60..=3600) => Ok(Self(s as u32)),
             _ => Err(Invalid::new(
-                "hold_seconds must be an integer from 60 to 3600",
+                "hold_seconds must be a whole number from 60 to 3600",
             )),
         }
     }
