@@ -259,3 +259,93 @@ pub fn caller(req: &Request) -> String {
     };
     from_context.unwrap_or_else(|| "anonymous".to_owned())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{CampaignTerms, Lines};
+
+    #[derive(Debug, serde::Deserialize)]
+    #[allow(dead_code)]
+    struct Reserve {
+        lines: Lines,
+        restock: Option<bool>,
+    }
+
+    fn detail<T: DeserializeOwned>(body: &str) -> String {
+        let req = Request::new(Body::Text(body.to_owned()));
+        match json_body::<T>(&req) {
+            Err(Error::InvalidRequest(detail)) => detail,
+            Err(other) => panic!("{body}: {other}"),
+            Ok(_) => panic!("{body} was accepted"),
+        }
+    }
+
+    #[test]
+    fn body_errors_name_the_field_and_no_rust_type() {
+        let cases = [
+            (
+                r#"{"lines": 1}"#,
+                "field `lines` must be a list, not a number",
+            ),
+            (
+                r#"{"lines": [1]}"#,
+                "field `lines[0]` must be an object, not a number",
+            ),
+            (
+                r#"{"lines": [{"sku": "a"}]}"#,
+                "field `lines[0].quantity` is required",
+            ),
+            (
+                r#"{"lines": [{"sku": "a", "quantity": "1"}]}"#,
+                "field `lines[0].quantity` must be a number, not a string",
+            ),
+            (
+                r#"{"lines": [{"sku": "a", "quantity": 0}]}"#,
+                "quantity must be a whole number from 1 to 10000 (field `lines[0].quantity`)",
+            ),
+            (
+                r#"{"lines": [{"sku": 7, "quantity": 1}]}"#,
+                "field `lines[0].sku` must be a string, not a number",
+            ),
+            (
+                r#"{"lines": [{"sku": "a", "quantity": 1}], "restock": "yes"}"#,
+                "field `restock` must be true or false, not a string",
+            ),
+            (r#"{"lines": []}"#, "lines must hold 1 to 25 entries"),
+            (
+                r#"{"lines": null}"#,
+                "field `lines` must be a list, not null",
+            ),
+            (r#"{}"#, "field `lines` is required"),
+        ];
+        for (body, expected) in cases {
+            assert_eq!(detail::<Reserve>(body), expected, "{body}");
+        }
+        let campaign = r#"{"skus": ["a"], "starts_at": "0000-01-01T00:00:00Z", "ends_at": "2026-01-01T00:00:00Z", "per_customer_limit": 1}"#;
+        assert_eq!(
+            detail::<CampaignTerms>(campaign),
+            "timestamps must be RFC 3339 (like 2026-11-21T09:00:00Z) and from year 2000 to 2999 in UTC (field `starts_at`)"
+        );
+        assert_eq!(
+            detail::<CampaignTerms>(r#"{"skus": {}}"#),
+            "field `skus` must be a list, not an object"
+        );
+    }
+
+    #[test]
+    fn only_canonical_paths_have_segments() {
+        let at = |path: &str| {
+            let mut req = Request::new(Body::Empty);
+            *req.uri_mut() = path.parse().unwrap();
+            req
+        };
+        assert_eq!(segments(&at("/skus/tea")).unwrap(), ["skus", "tea"]);
+        for other in ["/skus/tea/", "//skus/tea", "/skus//tea", "/", "//"] {
+            assert!(
+                matches!(segments(&at(other)), Err(Error::RouteNotFound { .. })),
+                "{other}"
+            );
+        }
+    }
+}
