@@ -10,7 +10,7 @@ use serde::Deserialize;
 use stockroom::domain::{
     CustomerId, Lines, Order, OrderId, OrderLine, OrderStatus, ReservationId, Timestamp,
 };
-use stockroom::http::{self, json_body, JsonBody};
+use stockroom::http::{self, json_body};
 use stockroom::idempotency::{IdempotencyKey, Recorded, RequestKey, RouteScope};
 use stockroom::store::{PlaceOrder, ReadOrder};
 use stockroom::{Clock, Error, Result};
@@ -18,17 +18,55 @@ use tracing::Instrument;
 
 /// Either `{"reservation_id"}` or `{"lines", "customer_id"?}`.
 #[derive(Debug, Deserialize)]
-pub struct NewOrder {
+struct OrderBody {
     reservation_id: Option<String>,
     lines: Option<Lines>,
     customer_id: Option<CustomerId>,
+}
+
+/// Where an order's units come from.
+#[derive(Debug)]
+pub enum Source {
+    Hold(ReservationId),
+    Stock(Lines),
+}
+
+/// The body of `POST /orders`, checked.
+#[derive(Debug)]
+pub struct NewOrder {
+    pub source: Source,
+    pub customer_id: Option<CustomerId>,
+    pub fingerprint: String,
+}
+
+impl NewOrder {
+    fn parse(req: &Request) -> Result<Self> {
+        let body = json_body::<OrderBody>(req)?;
+        let source = match (body.value.reservation_id, body.value.lines) {
+            // An id that cannot exist is simply not found.
+            (Some(id), None) => {
+                Source::Hold(ReservationId::parse(&id).map_err(|_| Error::ReservationNotFound(id))?)
+            }
+            (None, Some(lines)) => Source::Stock(lines),
+            _ => {
+                return Err(Error::InvalidRequest(
+                    "an order needs either reservation_id or lines, not both".into(),
+                ))
+            }
+        };
+        Ok(Self {
+            source,
+            customer_id: body.value.customer_id,
+            fingerprint: body.fingerprint,
+        })
+    }
 }
 
 /// A request to this function, checked before anything is read or written.
 pub enum Call {
     Place {
         key: IdempotencyKey,
-        body: JsonBody<NewOrder>,
+        order: NewOrder,
     },
     Get(OrderId),
 }
@@ -48,8 +86,8 @@ pub fn parse(req: &Request) -> Result<Call> {
     match http::segments(req)?[..] {
         ["orders"] if http::is(req, &Method::POST) => {
             let key = IdempotencyKey::from_headers(req.headers())?;
-            let body = json_body(req)?;
-            Ok(Call::Place { key, body })
+            let order = NewOrder::parse(req)?;
+            Ok(Call::Place { key, order })
         }
         ["orders"] => Err(http::method_not_allowed(req, &["POST"])),
         ["orders", id] if http::is(req, &Method::GET) => OrderId::parse(id)
@@ -79,7 +117,7 @@ impl<S: PlaceOrder + ReadOrder> PlaceOrders<S> {
         let call = parse(req)?;
         let scope = call.scope();
         match call {
-            Call::Place { key, body } => self.place(req, &scope, key, body).await,
+            Call::Place { key, order } => self.place(req, &scope, key, order).await,
             Call::Get(id) => self.get(id).await,
         }
     }
@@ -89,7 +127,7 @@ impl<S: PlaceOrder + ReadOrder> PlaceOrders<S> {
         req: &Request,
         scope: &RouteScope,
         key: IdempotencyKey,
-        body: JsonBody<NewOrder>,
+        new: NewOrder,
     ) -> Result<Response<Body>> {
         let caller = http::caller(req);
         let mut order = Order {
@@ -103,28 +141,21 @@ impl<S: PlaceOrder + ReadOrder> PlaceOrders<S> {
             ),
             status: OrderStatus::Confirmed,
             lines: Vec::new(),
-            customer_id: body.value.customer_id,
+            customer_id: new.customer_id,
             reservation_id: None,
             created_at: Timestamp::new(self.clock.now()),
             refunds: Vec::new(),
             allocations: Vec::new(),
             version: 0,
         };
-        let recorded = match (body.value.reservation_id, body.value.lines) {
-            (Some(id), None) => {
-                // An id that cannot exist is simply not found.
-                let id = ReservationId::parse(&id).map_err(|_| Error::ReservationNotFound(id))?;
+        let recorded = match new.source {
+            Source::Hold(id) => {
                 order.reservation_id = Some(id);
-                self.store.commit_hold(order, &body.fingerprint).await?
+                self.store.commit_hold(order, &new.fingerprint).await?
             }
-            (None, Some(lines)) => {
+            Source::Stock(lines) => {
                 order.lines = lines.iter().map(OrderLine::new).collect();
-                self.store.sell(order, &lines, &body.fingerprint).await?
-            }
-            _ => {
-                return Err(Error::InvalidRequest(
-                    "an order needs either reservation_id or lines, not both".into(),
-                ))
+                self.store.sell(order, &lines, &new.fingerprint).await?
             }
         };
         match recorded {
@@ -133,7 +164,7 @@ impl<S: PlaceOrder + ReadOrder> PlaceOrders<S> {
                 stockroom::metrics::count("Orders", 1, &[]);
                 Ok(http::json(201, &order))
             }
-            Recorded::Existing(first) => Ok(http::replay(first.replay(&body.fingerprint)?)),
+            Recorded::Existing(first) => Ok(http::replay(first.replay(&new.fingerprint)?)),
         }
     }
 

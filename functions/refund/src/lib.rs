@@ -18,9 +18,9 @@ use tracing::Instrument;
 
 #[derive(Debug, Deserialize)]
 pub struct NewRefund {
-    lines: Option<Lines>,
-    restock: Option<bool>,
-    reason: Option<Reason>,
+    pub lines: Option<Lines>,
+    pub restock: Option<bool>,
+    pub reason: Option<Reason>,
 }
 
 /// A request to this function, checked before anything is read or written.

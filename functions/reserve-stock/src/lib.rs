@@ -19,10 +19,10 @@ use tracing::Instrument;
 
 #[derive(Debug, Deserialize)]
 pub struct NewReservation {
-    lines: Lines,
-    customer_id: Option<CustomerId>,
-    campaign_id: Option<CampaignId>,
-    hold_seconds: Option<HoldDuration>,
+    pub lines: Lines,
+    pub customer_id: Option<CustomerId>,
+    pub campaign_id: Option<CampaignId>,
+    pub hold_seconds: Option<HoldDuration>,
 }
 
 /// A request to this function, checked before anything is read or written.
@@ -54,7 +54,12 @@ pub fn parse(req: &Request) -> Result<Call> {
                 return Err(http::method_not_allowed(req, &["POST"]));
             }
             let key = IdempotencyKey::from_headers(req.headers())?;
-            let body = json_body(req)?;
+            let body: JsonBody<NewReservation> = json_body(req)?;
+            if body.value.campaign_id.is_some() && body.value.customer_id.is_none() {
+                return Err(Error::InvalidRequest(
+                    "a reservation in a campaign needs a customer_id".into(),
+                ));
+            }
             Ok(Call::Reserve { key, body })
         }
         ["reservations", id] => {
@@ -110,11 +115,6 @@ impl<S: PlaceHold + ReadReservation + EndHold + ReadCampaign> ReserveStock<S> {
         let campaign = match &request.campaign_id {
             None => None,
             Some(id) => {
-                if request.customer_id.is_none() {
-                    return Err(Error::InvalidRequest(
-                        "a reservation in a campaign needs a customer_id".into(),
-                    ));
-                }
                 let campaign = self.store.campaign(id).await?;
                 Some(campaign.ok_or_else(|| Error::CampaignNotFound(id.clone()))?)
             }

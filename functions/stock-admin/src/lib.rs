@@ -20,14 +20,14 @@ use tracing::Instrument;
 
 #[derive(Debug, Deserialize)]
 pub struct SetStockBody {
-    on_hand: OnHand,
-    shards: Option<serde_json::Number>,
+    pub on_hand: OnHand,
+    pub shards: Option<ShardCount>,
 }
 
 #[derive(Debug, Deserialize)]
 pub struct AdjustmentBody {
-    delta: Delta,
-    reason: Reason,
+    pub delta: Delta,
+    pub reason: Reason,
 }
 
 /// A request to this function, checked before anything is read or written.
@@ -125,14 +125,10 @@ impl<S: ReadStock + SetStock + AdjustStock + SetCampaign + ReadCampaign> StockAd
     }
 
     async fn set_stock(&self, sku: Sku, body: SetStockBody) -> Result<Response<Body>> {
-        let shards = body
-            .shards
-            .map(|n| ShardCount::new(n.as_u64().unwrap_or(0)))
-            .transpose()?;
         let now = Timestamp::new(self.clock.now());
         let set = self
             .store
-            .set_on_hand(&sku, body.on_hand.get(), shards, now)
+            .set_on_hand(&sku, body.on_hand.get(), body.shards, now)
             .await?;
         Ok(http::json(if set.created { 201 } else { 200 }, &set.levels))
     }

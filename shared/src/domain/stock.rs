@@ -6,7 +6,10 @@ use super::{Invalid, Sku, Timestamp};
 
 /// How many stock items a sku's units are spread over (1..=64). One item takes roughly
 /// 1000 writes per second on DynamoDB; shards multiply that ceiling for a hot sku.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, serde::Deserialize,
+)]
+#[serde(try_from = "serde_json::Number")]
 pub struct ShardCount(u16);
 
 impl ShardCount {
@@ -18,7 +21,7 @@ impl ShardCount {
             Ok(Self(value as u16))
         } else {
             Err(Invalid::new(format!(
-                "shards must be from 1 to {}",
+                "shards must be a whole number from 1 to {}",
                 Self::MAX
             )))
         }
@@ -26,6 +29,13 @@ impl ShardCount {
 
     pub fn get(self) -> u16 {
         self.0
+    }
+}
+
+impl TryFrom<serde_json::Number> for ShardCount {
+    type Error = Invalid;
+    fn try_from(n: serde_json::Number) -> Result<Self, Invalid> {
+        Self::new(n.as_u64().unwrap_or(0))
     }
 }
 
