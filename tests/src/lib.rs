@@ -4,6 +4,8 @@
 //! The emulator is the one `infra/test` starts (`STOCKROOM_TEST_ENDPOINT`), or, when a
 //! test is run on its own, one started for this test process.
 
+pub mod faults;
+
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 
@@ -79,6 +81,8 @@ pub struct Options {
     pub lost_sends: usize,
     /// Reconcile's back-off after a failed attempt (0: retry at once).
     pub backoff_seconds: u32,
+    /// Faults injected under every function's AWS calls, and crashes (see `faults`).
+    pub faults: Option<faults::FaultPlan>,
 }
 
 /// The crash hook: a queue whose first sends vanish.
@@ -113,6 +117,8 @@ pub struct TestApp {
     pub resources: Resources,
     pub clock: Arc<TestClock>,
     pub functions: Arc<Functions>,
+    /// The injector under the functions' AWS calls, when `Options::faults` asked for one.
+    pub faults: Option<Arc<faults::Faults>>,
     server: tokio::task::JoinHandle<()>,
 }
 
@@ -153,8 +159,13 @@ impl TestApp {
             max_receives: 5,
             backoff_seconds: options.backoff_seconds,
         };
+        let faults = options.faults.map(faults::Faults::new);
+        let functions_aws = match &faults {
+            Some(faults) => aws.to_builder().http_client(faults.http_client()).build(),
+            None => aws.clone(),
+        };
         let functions = Arc::new(Functions::new(Wiring {
-            aws: &aws,
+            aws: &functions_aws,
             config: &config,
             clock: clock.clone(),
             settings,
@@ -169,7 +180,10 @@ impl TestApp {
             .await
             .expect("bind");
         let base = format!("http://{}", listener.local_addr().expect("address"));
-        let app = server::app(functions.clone());
+        let app = match &faults {
+            Some(faults) => faults.app(functions.clone()),
+            None => server::app(functions.clone()),
+        };
         let server = tokio::spawn(async move {
             axum::serve(listener, app).await.expect("serve");
         });
@@ -181,6 +195,7 @@ impl TestApp {
             resources,
             clock,
             functions,
+            faults,
             server,
         }
     }
