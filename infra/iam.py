@@ -20,6 +20,7 @@ account. Policies resolve their intrinsic functions into the same space.
 
 import argparse
 import copy
+import functools
 import json
 import re
 import sys
@@ -109,6 +110,7 @@ class PolicyError(Exception):
 # ------------------------------------------------------------------ matching
 
 
+@functools.lru_cache(maxsize=1024)  # every request matches the same few patterns
 def _glob(pattern, flags=0):
     """IAM's wildcards: `*` any run of characters, `?` any one character."""
     parts = (".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern)

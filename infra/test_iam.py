@@ -53,7 +53,9 @@ Resources:
         - Statement:
             - Effect: Allow
               Action: dynamodb:Query
-              Resource: !Sub "arn:${AWS::Partition}:dynamodb:${AWS::Region}:${AWS::AccountId}:table/${StockTable}/index/*"
+              Resource: !Sub
+                - "arn:${AWS::Partition}:dynamodb:${AWS::Region}:${AWS::AccountId}:table/${T}/index/*"
+                - T: !Ref StockTable
             - Effect: Deny
               Action: dynamodb:Query
               Resource: !Sub "${StockTable.Arn}/index/secret"
@@ -75,6 +77,7 @@ Resources:
 
 TABLE = "arn:aws:dynamodb:us-east-1:123456789012:table/StockTable"
 QUEUE = "arn:aws:sqs:us-east-1:123456789012:CompensationQueue"
+DEAD_LETTER_QUEUE = "arn:aws:sqs:us-east-1:123456789012:CompensationDeadLetterQueue"
 QUEUE_URL = "http://127.0.0.1:4566/123456789012/t01abc-compensation-queue"
 
 
@@ -129,7 +132,8 @@ class ActionMapping(GateTest):
             {"Delete": {"TableName": "t01-stock", "Key": {}}},
             {"ConditionCheck": {"TableName": "t01-stock", "Key": {}}},
         ]
-        self.assertIsNone(dynamodb(self.gate, "Everything", "TransactWriteItems", {"TransactItems": items}))
+        request = {"TransactItems": items}
+        self.assertIsNone(dynamodb(self.gate, "Everything", "TransactWriteItems", request))
         self.assertEqual(
             self.used("Everything"),
             [
@@ -193,14 +197,15 @@ class ActionMapping(GateTest):
             "GetQueueAttributes",
         ):
             self.assertIsNone(sqs(self.gate, "Everything", operation, {"QueueUrl": QUEUE_URL}))
-        sqs(self.gate, "Everything", "GetQueueUrl", {"QueueName": "t01abc-compensation-dead-letter-queue"})
+        dead_letters = {"QueueName": "t01abc-compensation-dead-letter-queue"}
+        sqs(self.gate, "Everything", "GetQueueUrl", dead_letters)
         self.assertEqual(
             self.used("Everything"),
             [
                 ("sqs:ChangeMessageVisibility", QUEUE),
                 ("sqs:DeleteMessage", QUEUE),
                 ("sqs:GetQueueAttributes", QUEUE),
-                ("sqs:GetQueueUrl", "arn:aws:sqs:us-east-1:123456789012:CompensationDeadLetterQueue"),
+                ("sqs:GetQueueUrl", DEAD_LETTER_QUEUE),
                 ("sqs:ReceiveMessage", QUEUE),
                 ("sqs:SendMessage", QUEUE),
             ],
@@ -259,13 +264,15 @@ class Authorization(GateTest):
 
     def test_sam_policy_templates_expand_to_their_actions(self):
         self.assertIsNone(dynamodb(self.gate, "Crud", "BatchGetItem", {"RequestItems": {"t": {}}}))
-        self.assertIsNone(dynamodb(self.gate, "Crud", "Query", {"TableName": "t", "IndexName": "i"}))
+        query = {"TableName": "t", "IndexName": "i"}
+        self.assertIsNone(dynamodb(self.gate, "Crud", "Query", query))
         self.assertIsNone(sqs(self.gate, "Crud", "SendMessageBatch", {"QueueUrl": QUEUE_URL}))
         self.assertIsNotNone(sqs(self.gate, "Crud", "ReceiveMessage", {"QueueUrl": QUEUE_URL}))
 
     def test_an_unknown_operation_shape_is_denied(self):
         items = [{"Upsert": {"TableName": "t01-stock"}}]
-        status, _, body = dynamodb(self.gate, "Everything", "TransactWriteItems", {"TransactItems": items})
+        request = {"TransactItems": items}
+        status, _, body = dynamodb(self.gate, "Everything", "TransactWriteItems", request)
         self.assertEqual(status, 400)
         self.assertIn(b"unattributable", body)
 
@@ -322,7 +329,8 @@ class Matching(unittest.TestCase):
         self.assertFalse(iam.action_matches("dynamodb:Get*", "dynamodb:BatchGetItem"))
 
     def test_resources_match_per_component(self):
-        self.assertTrue(iam.resource_matches("arn:aws:dynamodb:*:*:table/StockTable*", TABLE + "/index/x"))
+        prefix = "arn:aws:dynamodb:*:*:table/StockTable*"
+        self.assertTrue(iam.resource_matches(prefix, TABLE + "/index/x"))
         self.assertFalse(iam.resource_matches(TABLE, TABLE + "/index/x"))
         self.assertFalse(iam.resource_matches("arn:aws:dynamodb:*:table/StockTable", TABLE))
         self.assertFalse(iam.resource_matches("arn:aws:sqs:*:*:compensationqueue", QUEUE))
