@@ -61,6 +61,9 @@ pub enum Error {
     PurchaseLimitExceeded(CampaignId),
     #[error("too many concurrent updates of the same stock; retry shortly")]
     Contention,
+    /// More than one atomic write can hold; the message says what to send instead.
+    #[error("{0}")]
+    TooLarge(String),
     #[error("storage failed: {message}")]
     Store { message: String, retryable: bool },
     #[error("configuration: {0}")]
@@ -104,6 +107,7 @@ impl Error {
             Error::CampaignNotActive { .. } => (409, "campaign_not_active"),
             Error::PurchaseLimitExceeded(_) => (409, "purchase_limit_exceeded"),
             Error::RefundExceedsOrder { .. } => (409, "refund_exceeds_order"),
+            Error::TooLarge(_) => (413, "payload_too_large"),
             Error::Contention => (503, "contention"),
             Error::Store {
                 retryable: true, ..
@@ -128,11 +132,12 @@ impl Error {
     pub fn problem(&self) -> Problem {
         let (status, code) = self.status_and_code();
         let title = http_title(status);
-        // Internal details stay in the logs, not in the answer.
-        let detail = if status >= 500 && !self.is_retryable() {
-            "an internal error occurred".to_owned()
-        } else {
-            self.to_string()
+        // Internal details (SDK and AWS messages) stay in the logs, never in the answer.
+        let detail = match code {
+            "contention" => self.to_string(),
+            "service_unavailable" => "the service is busy right now; retry shortly".to_owned(),
+            _ if status >= 500 => "an internal error occurred".to_owned(),
+            _ => self.to_string(),
         };
         let mut body = Map::new();
         body.insert("type".into(), json!(format!("/problems/{code}")));
@@ -211,13 +216,20 @@ mod tests {
 
     #[test]
     fn internal_details_are_not_shown_but_retryable_ones_say_retry() {
-        let p = Error::Store {
-            message: "secret table arn".into(),
-            retryable: false,
+        for retryable in [false, true] {
+            let p = Error::Store {
+                message: "dispatch failure: timeout: secret table arn".into(),
+                retryable,
+            }
+            .problem();
+            assert_eq!(p.status, if retryable { 503 } else { 500 });
+            let body = p.body.to_string();
+            assert!(
+                !body.contains("secret") && !body.contains("dispatch"),
+                "{body}"
+            );
+            assert_eq!(p.retry_after.is_some(), retryable);
         }
-        .problem();
-        assert_eq!(p.status, 500);
-        assert!(!p.body["detail"].as_str().unwrap().contains("secret"));
         let p = Error::Contention.problem();
         assert_eq!((p.status, p.retry_after), (503, Some(1)));
     }

@@ -10,6 +10,7 @@ pub mod http;
 pub mod idempotency;
 pub mod metrics;
 pub mod queue;
+pub mod retry;
 pub mod store;
 pub mod telemetry;
 

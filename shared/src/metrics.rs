@@ -6,15 +6,22 @@ use serde_json::{json, Map, Value};
 pub const NAMESPACE: &str = "stockroom";
 
 /// The EMF document for one count; `function` becomes a dimension with the others.
+/// With `total`, the count is also published without dimensions, for an alarm on the sum.
 pub fn emf(
     name: &str,
     value: u64,
     dimensions: &[(&str, &str)],
     function: &str,
     timestamp_ms: i64,
+    total: bool,
 ) -> Value {
     let mut keys: Vec<&str> = vec!["function"];
     keys.extend(dimensions.iter().map(|(k, _)| *k));
+    let sets = if total {
+        json!([keys, []])
+    } else {
+        json!([keys])
+    };
     let mut doc = Map::new();
     doc.insert(
         "_aws".into(),
@@ -22,7 +29,7 @@ pub fn emf(
             "Timestamp": timestamp_ms,
             "CloudWatchMetrics": [{
                 "Namespace": NAMESPACE,
-                "Dimensions": [keys],
+                "Dimensions": sets,
                 "Metrics": [{"Name": name, "Unit": "Count"}],
             }],
         }),
@@ -37,10 +44,22 @@ pub fn emf(
 
 /// Counts `value` of `name` (e.g. `Reservations`, `Rejections` by `code`).
 pub fn count(name: &str, value: u64, dimensions: &[(&str, &str)]) {
+    publish(name, value, dimensions, false);
+}
+
+/// Counts like `count`, and also into the dimensionless total an alarm watches.
+pub fn count_with_total(name: &str, value: u64, dimensions: &[(&str, &str)]) {
+    publish(name, value, dimensions, true);
+}
+
+fn publish(name: &str, value: u64, dimensions: &[(&str, &str)], total: bool) {
     match std::env::var("AWS_LAMBDA_FUNCTION_NAME") {
         Ok(function) => {
             let now = time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000;
-            println!("{}", emf(name, value, dimensions, &function, now as i64));
+            println!(
+                "{}",
+                emf(name, value, dimensions, &function, now as i64, total)
+            );
         }
         Err(_) => tracing::debug!(metric = name, value, ?dimensions, "metric"),
     }
@@ -58,6 +77,7 @@ mod tests {
             &[("code", "insufficient_stock")],
             "reserve-stock",
             1_700_000_000_000,
+            false,
         );
         let directive = &doc["_aws"]["CloudWatchMetrics"][0];
         assert_eq!(directive["Namespace"], "stockroom");
@@ -70,5 +90,21 @@ mod tests {
         assert_eq!(doc["Rejections"], 1);
         assert_eq!(doc["code"], "insufficient_stock");
         assert_eq!(doc["function"], "reserve-stock");
+    }
+
+    #[test]
+    fn a_total_adds_the_dimensionless_set() {
+        let doc = emf(
+            "ServerErrors",
+            1,
+            &[("code", "internal_error")],
+            "f",
+            0,
+            true,
+        );
+        assert_eq!(
+            doc["_aws"]["CloudWatchMetrics"][0]["Dimensions"],
+            json!([["function", "code"], []])
+        );
     }
 }

@@ -421,3 +421,255 @@ async fn a_failed_attempt_waits_out_its_back_off_before_the_next() {
     assert_eq!(hidden, "1");
     app.cleanup().await;
 }
+
+/// The dead-letter queue's messages moved back to the compensation queue, as SQS's
+/// redrive does.
+async fn redrive(app: &TestApp) -> usize {
+    let out = app
+        .sqs
+        .receive_message()
+        .queue_url(app.dead_letter_queue_url())
+        .max_number_of_messages(10)
+        .send()
+        .await
+        .expect("receive from the dead-letter queue");
+    let messages = out.messages.unwrap_or_default();
+    for m in &messages {
+        app.sqs
+            .send_message()
+            .queue_url(app.queue_url())
+            .message_body(m.body.clone().unwrap_or_default())
+            .send()
+            .await
+            .expect("send back");
+        app.sqs
+            .delete_message()
+            .queue_url(app.dead_letter_queue_url())
+            .receipt_handle(m.receipt_handle.clone().unwrap_or_default())
+            .send()
+            .await
+            .expect("delete from the dead-letter queue");
+    }
+    messages.len()
+}
+
+async fn set_sold(app: &TestApp, sku_shard: &str, sold: u64) {
+    use aws_sdk_dynamodb::types::AttributeValue;
+    app.dynamodb
+        .update_item()
+        .table_name(&app.resources.table)
+        .key("pk", AttributeValue::S(sku_shard.into()))
+        .key("sk", AttributeValue::S("STOCK".into()))
+        .update_expression("SET sold = :sold")
+        .expression_attribute_values(":sold", AttributeValue::N(sold.to_string()))
+        .send()
+        .await
+        .expect("set sold behind the service's back");
+}
+
+#[tokio::test]
+async fn a_failed_refund_is_redriven_once_after_its_cause_is_fixed() {
+    let app = TestApp::spawn().await;
+    app.set_stock("tea", 10).await;
+    let order_id = order(&app, "o1", json!([{"sku": "tea", "quantity": 2}])).await;
+    set_sold(&app, "SKU#tea#000", 0).await;
+    let refund = app
+        .post(&format!("/orders/{order_id}/refunds"), "f1", &json!({}))
+        .await;
+    assert_eq!(refund.status, 202, "{}", refund.text);
+    assert_eq!(app.drain_queue().await, 5);
+    let read = app
+        .send("GET", &format!("/orders/{order_id}"), None, None)
+        .await;
+    assert_eq!(read.body["refunds"][0]["status"], "FAILED", "{}", read.text);
+
+    // The cause fixed by a person, the message redriven: applied, once.
+    set_sold(&app, "SKU#tea#000", 2).await;
+    assert_eq!(redrive(&app).await, 1);
+    app.drain_queue().await;
+    let read = app
+        .send("GET", &format!("/orders/{order_id}"), None, None)
+        .await;
+    assert_eq!(
+        read.body["refunds"][0]["status"], "COMPLETED",
+        "{}",
+        read.text
+    );
+    assert_eq!(levels(&app.stock("tea").await), (10, 0, 0, 10));
+
+    // A second copy of the same message changes nothing.
+    let command = format!(
+        r#"{{"command_id":"cmd_{}","kind":"restock"}}"#,
+        refund.body["refund_id"]
+            .as_str()
+            .unwrap()
+            .trim_start_matches("rfd_")
+    );
+    app.sqs
+        .send_message()
+        .queue_url(app.queue_url())
+        .message_body(command)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(app.drain_queue().await, 1);
+    assert_eq!(levels(&app.stock("tea").await), (10, 0, 0, 10));
+    assert!(dead_letters(&app).await.is_empty());
+    app.cleanup().await;
+}
+
+#[tokio::test]
+async fn an_sqs_event_that_does_not_parse_fails_the_invocation() {
+    let app = TestApp::spawn().await;
+    let reconcile = app.functions.reconcile();
+    for event in [
+        json!({"Records": [{"eventSource": "aws:sqs", "body": 7}]}),
+        json!({"Records": "not a list"}),
+        json!({"Records": []}),
+        json!({"Records": [{"eventSource": "aws:s3", "messageId": "m1", "body": "{}"}]}),
+    ] {
+        assert!(
+            reconcile.handle(event.clone()).await.is_err(),
+            "{event} must fail the invocation so that SQS keeps the batch"
+        );
+    }
+    let sweep = reconcile.handle(json!({})).await.expect("a sweep");
+    assert_eq!(sweep["errors"], json!([]));
+    app.cleanup().await;
+}
+
+/// The table, but applying a command fails the way a throttled or timed-out call does.
+struct PassingTrouble(stockroom::store::DynamoStore);
+
+mod passing_trouble {
+    use super::PassingTrouble;
+    use stockroom::domain::{
+        CommandId, Reservation, ReservationId, ReservationStatus, Restock, Timestamp,
+    };
+    use stockroom::store::{
+        Applied, ApplyRestock, EndHold, FindOverdueHolds, FindUnappliedCommands, ReadBooks,
+        SkuBooks,
+    };
+    use stockroom::{Error, Result};
+
+    #[async_trait::async_trait]
+    impl ApplyRestock for PassingTrouble {
+        async fn apply_restock(&self, _: &CommandId, _: Timestamp) -> Result<Applied> {
+            Err(Error::Contention)
+        }
+        async fn fail_restock(&self, id: &CommandId, at: Timestamp) -> Result<()> {
+            self.0.fail_restock(id, at).await
+        }
+    }
+    #[async_trait::async_trait]
+    impl EndHold for PassingTrouble {
+        async fn end_hold(
+            &self,
+            id: &ReservationId,
+            to: ReservationStatus,
+            at: Timestamp,
+        ) -> Result<Reservation> {
+            self.0.end_hold(id, to, at).await
+        }
+    }
+    #[async_trait::async_trait]
+    impl FindOverdueHolds for PassingTrouble {
+        async fn overdue_holds(&self, now: Timestamp) -> Result<Vec<ReservationId>> {
+            self.0.overdue_holds(now).await
+        }
+    }
+    #[async_trait::async_trait]
+    impl FindUnappliedCommands for PassingTrouble {
+        async fn unapplied_commands(&self, cutoff: Timestamp) -> Result<Vec<Restock>> {
+            self.0.unapplied_commands(cutoff).await
+        }
+        async fn mark_resent(&self, id: &CommandId, at: Timestamp) -> Result<()> {
+            self.0.mark_resent(id, at).await
+        }
+    }
+    #[async_trait::async_trait]
+    impl ReadBooks for PassingTrouble {
+        async fn books(&self) -> Result<Vec<SkuBooks>> {
+            self.0.books().await
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_passing_error_on_the_last_receive_leaves_the_refund_pending_for_the_sweep() {
+    use reconcile::{Reconcile, Settings};
+    use std::sync::Arc;
+    let app = TestApp::spawn().await;
+    app.set_stock("tea", 10).await;
+    let order_id = order(&app, "o1", json!([{"sku": "tea", "quantity": 2}])).await;
+    let refund = app
+        .post(&format!("/orders/{order_id}/refunds"), "f1", &json!({}))
+        .await;
+    assert_eq!(refund.status, 202, "{}", refund.text);
+
+    // One receive is the last one here; it meets only passing trouble.
+    let queue = Arc::new(stockroom::queue::SqsQueue::new(
+        app.sqs.clone(),
+        app.queue_url(),
+    ));
+    let troubled = Reconcile::new(
+        PassingTrouble(app.store()),
+        queue,
+        app.clock.clone(),
+        Settings {
+            max_receives: 1,
+            backoff_seconds: 0,
+            ..Settings::default()
+        },
+    );
+    let received = app
+        .sqs
+        .receive_message()
+        .queue_url(app.queue_url())
+        .message_system_attribute_names(
+            aws_sdk_sqs::types::MessageSystemAttributeName::ApproximateReceiveCount,
+        )
+        .send()
+        .await
+        .unwrap();
+    let m = &received.messages.unwrap_or_default()[0];
+    let event = json!({"Records": [{
+        "messageId": m.message_id, "receiptHandle": m.receipt_handle, "body": m.body,
+        "eventSource": "aws:sqs", "attributes": {"ApproximateReceiveCount": "1"},
+    }]});
+    let answer = troubled.handle(event).await.expect("a batch");
+    assert_eq!(
+        answer["batchItemFailures"].as_array().map(Vec::len),
+        Some(1)
+    );
+    let read = app
+        .send("GET", &format!("/orders/{order_id}"), None, None)
+        .await;
+    assert_eq!(
+        read.body["refunds"][0]["status"], "PENDING",
+        "{}",
+        read.text
+    );
+
+    // The message is gone (dead-lettered in AWS); the sweep sends the command again.
+    app.sqs
+        .delete_message()
+        .queue_url(app.queue_url())
+        .receipt_handle(m.receipt_handle.clone().unwrap_or_default())
+        .send()
+        .await
+        .unwrap();
+    app.clock.advance(120);
+    assert_eq!(app.sweep().await.commands_resent, 1);
+    assert_eq!(app.drain_queue().await, 1);
+    let read = app
+        .send("GET", &format!("/orders/{order_id}"), None, None)
+        .await;
+    assert_eq!(
+        read.body["refunds"][0]["status"], "COMPLETED",
+        "{}",
+        read.text
+    );
+    assert_eq!(levels(&app.stock("tea").await), (10, 0, 0, 10));
+    app.cleanup().await;
+}

@@ -140,12 +140,12 @@ async fn every_api_event_is_accepted_by_its_handler() {
     );
     let message: serde_json::Value =
         serde_json::from_str(&read("reconcile", "compensation-message.json")).unwrap();
-    let answer = reconcile.handle(message).await;
+    let answer = reconcile.handle(message).await.expect("an SQS batch");
     assert_eq!(answer, serde_json::json!({"batchItemFailures": []}));
     assert_eq!(levels(&app.stock("tea-1").await), (117, 0, 3, 120));
     let schedule: serde_json::Value =
         serde_json::from_str(&read("reconcile", "scheduled-sweep.json")).unwrap();
-    let summary = reconcile.handle(schedule).await;
+    let summary = reconcile.handle(schedule).await.expect("a sweep");
     assert_eq!(summary["skus_audited"], 1, "{summary}");
     assert_eq!(summary["drift"], serde_json::json!([]), "{summary}");
     assert_eq!(summary["errors"], serde_json::json!([]), "{summary}");

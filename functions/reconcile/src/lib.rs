@@ -149,21 +149,27 @@ where
     }
 
     /// Any invocation: an SQS batch gets a partial batch response, anything else
-    /// (the schedule's event, `{}`) runs a sweep and gets its summary.
-    pub async fn handle(&self, event: Value) -> Value {
-        let from_sqs = event["Records"]
-            .as_array()
-            .is_some_and(|r| r.iter().all(|m| m["eventSource"] == "aws:sqs") && !r.is_empty());
-        if from_sqs {
-            match serde_json::from_value::<SqsEvent>(event) {
-                Ok(batch) => {
-                    return serde_json::to_value(self.apply_batch(batch).await).unwrap_or_default()
-                }
-                Err(e) => tracing::error!(error = %e, "an SQS event that does not parse"),
-            }
-            return Value::Null;
+    /// (the schedule's event, `{}`) runs a sweep and gets its summary. An event with
+    /// `Records` that is not a well-formed SQS batch fails the invocation: answering
+    /// nothing would tell Lambda the whole batch succeeded, and SQS would delete it.
+    pub async fn handle(&self, event: Value) -> Result<Value> {
+        if event.get("Records").is_some() {
+            let batch = serde_json::from_value::<SqsEvent>(event)
+                .ok()
+                .filter(|b| {
+                    !b.records.is_empty()
+                        && b.records.iter().all(|m| {
+                            m.event_source.as_deref() == Some("aws:sqs") && m.message_id.is_some()
+                        })
+                })
+                .ok_or_else(|| {
+                    Error::InvalidRequest(
+                        "the event has Records but is not an SQS batch; nothing was applied".into(),
+                    )
+                })?;
+            return Ok(serde_json::to_value(self.apply_batch(batch).await).unwrap_or_default());
         }
-        serde_json::to_value(self.sweep().await).unwrap_or_default()
+        Ok(serde_json::to_value(self.sweep().await).unwrap_or_default())
     }
 
     pub async fn apply_batch(&self, batch: SqsEvent) -> SqsBatchResponse {
@@ -194,7 +200,11 @@ where
             if last {
                 tracing::error!(message_id = ?message.message_id, receives, "compensation gave up; the message goes to the dead-letter queue");
                 metrics::count("MessagesDeadLettered", 1, &[]);
-                if let Some(command) = parse(message) {
+                // Only a lasting cause fails the refund for good. After a passing one
+                // (throttling, a timeout) the command stays PENDING and the sweep sends
+                // it again once its grace period is over.
+                let lasting = outcome.as_ref().is_err_and(|e| !e.is_retryable());
+                if let (true, Some(command)) = (lasting, parse(message)) {
                     self.store
                         .fail_restock(&command.command_id, self.now())
                         .await?;
@@ -299,7 +309,7 @@ where
         }
         metrics::count("HoldsExpired", summary.holds_expired as u64, &[]);
         metrics::count("CommandsResent", summary.commands_resent as u64, &[]);
-        metrics::count("Drift", summary.drift.len() as u64, &[]);
+        metrics::count_with_total("Drift", summary.drift.len() as u64, &[]);
         summary
     }
 }

@@ -22,7 +22,8 @@ async fn main() -> Result<(), Error> {
     let app = Reconcile::new(store, queue, Arc::new(SystemClock), settings);
     let app = &app;
     run(service_fn(move |event: LambdaEvent<Value>| async move {
-        Ok::<_, Error>(app.handle(event.payload).await)
+        // An Err fails the invocation, so Lambda keeps the batch and counts an error.
+        app.handle(event.payload).await.map_err(Error::from)
     }))
     .await
 }

@@ -6,9 +6,10 @@ use aws_sdk_dynamodb::types::{AttributeValue, ConditionCheck, TransactWriteItem}
 use super::codec::{get_n, get_parsed, n, s, values, Attributes};
 use super::keys;
 use super::stock::build;
-use super::{DynamoStore, Transaction, ATTEMPTS};
+use super::{DynamoStore, Transaction};
 use crate::domain::{Campaign, CampaignId, CampaignTerms, Reservation, Sku, Timestamp};
 use crate::error::{Error, Result};
+use crate::retry::Backoff;
 use crate::store::{CampaignHold, ReadCampaign, SetCampaign};
 
 fn campaign_from(item: &Attributes) -> Result<Campaign> {
@@ -107,7 +108,8 @@ impl SetCampaign for DynamoStore {
         terms: &CampaignTerms,
         at: Timestamp,
     ) -> Result<(Campaign, bool)> {
-        for _ in 0..ATTEMPTS {
+        let mut backoff = Backoff::default();
+        while backoff.next_attempt().await {
             let existing = self.campaign(id).await?;
             let created_at = existing.as_ref().map_or(at, |c| c.created_at);
             let campaign = Campaign {

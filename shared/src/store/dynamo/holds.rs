@@ -5,13 +5,14 @@ use async_trait::async_trait;
 use super::codec::{get_json, get_parsed, n, opt_s, s, to_json, values, Attributes};
 use super::keys::{self, Sweep};
 use super::stock::{recorded_attributes, Taken};
-use super::{DynamoStore, Transaction, ATTEMPTS};
+use super::{DynamoStore, Transaction};
 use crate::domain::{
     CampaignId, CustomerId, OrderId, Reservation, ReservationId, ReservationStatus, StockMove,
     Timestamp,
 };
 use crate::error::{Error, Result};
 use crate::idempotency::{Recorded, RETENTION_SECONDS};
+use crate::retry::Backoff;
 use crate::store::{CampaignHold, EndHold, PlaceHold, ReadReservation};
 
 pub(super) fn reservation_from(item: &Attributes) -> Result<Reservation> {
@@ -168,7 +169,8 @@ impl EndHold for DynamoStore {
         to: ReservationStatus,
         at: Timestamp,
     ) -> Result<Reservation> {
-        for _ in 0..ATTEMPTS {
+        let mut backoff = Backoff::default();
+        while backoff.next_attempt().await {
             let Some(mut reservation) = self.reservation(id).await? else {
                 return Err(Error::ReservationNotFound(id.to_string()));
             };

@@ -24,9 +24,6 @@ use crate::error::{Error, Result};
 /// How long a remembered shard count is trusted.
 const SHARD_COUNT_MAX_AGE: Duration = Duration::from_secs(10);
 
-/// How often an operation re-reads and tries again when its conditions lost a race.
-const ATTEMPTS: usize = 12;
-
 #[derive(Debug, Clone)]
 pub struct DynamoStore {
     client: Client,
@@ -87,13 +84,20 @@ impl DynamoStore {
             .transpose()
     }
 
-    /// Runs a transaction; a cancellation is an answer, not an error.
+    /// Runs a transaction; a cancellation is an answer, not an error. A transaction
+    /// refused whole because DynamoDB was busy (throttled, or an internal error after the
+    /// SDK's own retries) is a cancellation too, so the caller backs off and tries again:
+    /// its conditions make a second attempt of an applied write harmless.
     async fn transact(&self, items: Vec<TransactWriteItem>) -> Result<Transaction> {
         use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
-        if items.len() > 100 {
-            // DynamoDB's limit per transaction; only a request split over very many shards gets here.
-            return Err(Error::Contention);
+        if items.len() > MAX_TRANSACTION_ITEMS {
+            return Err(Error::TooLarge(format!(
+                "this request would change {} items, more than the {MAX_TRANSACTION_ITEMS} one \
+                 atomic write can hold; send fewer lines, or spread the stock over fewer shards",
+                items.len()
+            )));
         }
+        let count = items.len();
         match self
             .client
             .transact_write_items()
@@ -104,12 +108,23 @@ impl DynamoStore {
             Ok(_) => Ok(Transaction::Committed),
             Err(SdkError::ServiceError(e)) => match e.into_err() {
                 TransactWriteItemsError::TransactionCanceledException(c) => {
+                    if let Some(invalid) = c
+                        .cancellation_reasons()
+                        .iter()
+                        .find(|r| r.code() == Some("ValidationError"))
+                    {
+                        return Err(invalid_item(invalid.message().unwrap_or_default()));
+                    }
                     Ok(Transaction::Cancelled(
                         c.cancellation_reasons()
                             .iter()
                             .map(|r| Cancel::from_code(r.code()))
                             .collect(),
                     ))
+                }
+                other if other.code().is_some_and(|c| BUSY_CODES.contains(&c)) => {
+                    tracing::warn!(code = other.code(), "transaction refused; backing off");
+                    Ok(Transaction::Cancelled(vec![Cancel::Busy; count]))
                 }
                 other => Err(service_error("TransactWriteItems", &other)),
             },
@@ -124,6 +139,8 @@ enum Cancel {
     Fine,
     ConditionFailed,
     Conflict,
+    /// Throttled, or DynamoDB could not take it now: worth another try after a pause.
+    Busy,
     Other,
 }
 
@@ -133,6 +150,7 @@ impl Cancel {
             None | Some("None") => Cancel::Fine,
             Some("ConditionalCheckFailed") => Cancel::ConditionFailed,
             Some("TransactionConflict") => Cancel::Conflict,
+            Some("ThrottlingError" | "ProvisionedThroughputExceeded") => Cancel::Busy,
             Some(_) => Cancel::Other,
         }
     }
@@ -160,21 +178,59 @@ impl Transaction {
     }
 }
 
-const RETRYABLE_CODES: &[&str] = &[
+/// DynamoDB's limit of items in one transaction.
+const MAX_TRANSACTION_ITEMS: usize = 100;
+
+/// Errors that say "not now": the request may succeed if sent again after a pause.
+const BUSY_CODES: &[&str] = &[
     "ThrottlingException",
     "ProvisionedThroughputExceededException",
     "RequestLimitExceeded",
     "InternalServerError",
     "ServiceUnavailable",
     "TransactionInProgressException",
+    "TransactionConflictException",
 ];
 
 fn service_error(operation: &str, e: &impl ProvideErrorMetadata) -> Error {
     let code = e.code().unwrap_or("Unknown");
-    Error::Store {
-        message: format!("{operation}: {code}: {}", e.message().unwrap_or_default()),
-        retryable: RETRYABLE_CODES.contains(&code),
+    let message = e.message().unwrap_or_default();
+    if code == "ValidationException" {
+        return invalid_item(message);
     }
+    Error::Store {
+        message: format!("{operation}: {code}: {message}"),
+        retryable: BUSY_CODES.contains(&code),
+    }
+}
+
+/// DynamoDB refused what was written as invalid: too large for it (the request's fault),
+/// or a bug of ours.
+fn invalid_item(message: &str) -> Error {
+    if is_size_limit(message) {
+        Error::TooLarge(
+            "what this request would store is larger than DynamoDB allows in one item or \
+             one atomic write; send a smaller request"
+                .into(),
+        )
+    } else {
+        Error::Store {
+            message: format!("ValidationException: {message}"),
+            retryable: false,
+        }
+    }
+}
+
+/// DynamoDB's refusals of an item or transaction that is too large (400 KB per item,
+/// 4 MB or 100 actions per transaction).
+fn is_size_limit(message: &str) -> bool {
+    [
+        "size has exceeded",
+        "exceeds the maximum",
+        "must have length less than or equal to 100",
+    ]
+    .iter()
+    .any(|m| message.contains(m))
 }
 
 fn store_error<E, R>(operation: &str, e: SdkError<E, R>) -> Error

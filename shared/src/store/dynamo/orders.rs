@@ -5,13 +5,14 @@ use async_trait::async_trait;
 use super::codec::{get_json, get_n, get_parsed, get_s, n, opt_s, s, to_json, values, Attributes};
 use super::keys::{self, Sweep};
 use super::stock::{recorded_attributes, recorded_request, Taken};
-use super::{Cancel, DynamoStore, Transaction, ATTEMPTS};
+use super::{Cancel, DynamoStore, Transaction};
 use crate::domain::{
     CommandId, CommandStatus, CustomerId, Lines, Order, OrderId, OrderLine, Refund, RefundId,
     RefundRejected, RefundStatus, ReservationId, ReservationStatus, Restock, StockMove, Timestamp,
 };
 use crate::error::{Error, Result};
 use crate::idempotency::Recorded;
+use crate::retry::Backoff;
 use crate::store::{PlaceOrder, ReadOrder, ReadReservation, RecordRefund, RefundRequest};
 
 fn order_key(id: &OrderId) -> (String, String) {
@@ -100,7 +101,8 @@ impl PlaceOrder for DynamoStore {
         };
         let at = order.created_at;
         let (pk, sk) = order_key(&order.order_id);
-        for _ in 0..ATTEMPTS {
+        let mut backoff = Backoff::default();
+        while backoff.next_attempt().await {
             let Some(reservation) = ReadReservation::reservation(self, &reservation_id).await?
             else {
                 return Err(Error::ReservationNotFound(reservation_id.to_string()));
@@ -243,7 +245,8 @@ impl RecordRefund for DynamoStore {
         fingerprint: &str,
     ) -> Result<Recorded<(Refund, Option<Restock>)>> {
         let refund_sk = keys::refund(&request.refund_id);
-        for _ in 0..ATTEMPTS {
+        let mut backoff = Backoff::default();
+        while backoff.next_attempt().await {
             let (order, refund_items) = self.order_partition(&request.order_id).await?;
             if let Some(item) = refund_items
                 .iter()

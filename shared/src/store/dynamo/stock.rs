@@ -4,13 +4,14 @@ use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{KeysAndAttributes, Put, TransactWriteItem, Update};
 
 use super::codec::{get_n, get_parsed, get_s, n, s, to_json, values, Attributes};
-use super::{keys, store_error, Cancel, DynamoStore, Transaction, ATTEMPTS};
+use super::{keys, store_error, Cancel, DynamoStore, Transaction};
 use crate::domain::{
     plan_decrement, Adjustment, AdjustmentId, Allocation, Lines, Reason, ShardCount, ShardStock,
     Sku, StockLevels, StockMove, Take, Timestamp,
 };
 use crate::error::{Error, Result};
 use crate::idempotency::{Recorded, RecordedRequest};
+use crate::retry::Backoff;
 use crate::store::{AdjustStock, ReadStock, SetStock, StockSet};
 
 /// A sku as one consistent read saw it.
@@ -181,9 +182,10 @@ impl DynamoStore {
         let (guard_items, guard_refusals): (Vec<_>, Vec<_>) = guards.into_iter().unzip();
         let mut guard_refusals: Vec<Option<Error>> = guard_refusals.into_iter().map(Some).collect();
         let mut rejection = Error::Contention;
-        for attempt in 0..ATTEMPTS {
+        let mut backoff = Backoff::default();
+        while backoff.next_attempt().await {
             // First a guess from known shard counts (no read); after a miss, read and plan.
-            let guess = if attempt == 0 {
+            let guess = if backoff.failures() == 0 {
                 self.guess(lines)
             } else {
                 None
@@ -242,7 +244,8 @@ impl DynamoStore {
             .map(|shard| values([("pk", s(keys::stock(sku, shard))), ("sk", s(keys::STOCK))]))
             .collect();
         let mut shards = Vec::with_capacity(usize::from(items));
-        for _ in 0..ATTEMPTS {
+        let mut backoff = Backoff::default();
+        while backoff.next_attempt().await {
             if pending.is_empty() {
                 break;
             }
@@ -589,7 +592,8 @@ impl SetStock for DynamoStore {
         shards: Option<ShardCount>,
         at: Timestamp,
     ) -> Result<StockSet> {
-        for _ in 0..ATTEMPTS {
+        let mut backoff = Backoff::default();
+        while backoff.next_attempt().await {
             let Some(snapshot) = self.snapshot(sku).await? else {
                 let shards = shards.unwrap_or(ShardCount::ONE);
                 if self.create_sku(sku, on_hand, shards, at).await? {
@@ -655,7 +659,8 @@ impl AdjustStock for DynamoStore {
     ) -> Result<Recorded<StockLevels>> {
         let sku = &adjustment.sku;
         let mut rejection = Error::Contention;
-        for _ in 0..ATTEMPTS {
+        let mut backoff = Backoff::default();
+        while backoff.next_attempt().await {
             let Some(snapshot) = self.snapshot(sku).await? else {
                 rejection = Error::SkuNotFound(sku.clone());
                 break;
