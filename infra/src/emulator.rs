@@ -22,7 +22,9 @@ impl Emulator {
         let python = venv_python(&root)?;
         let mut child = Command::new(&python)
             .arg(root.join("infra/emulator.py"))
-            .args(["--port", &port.to_string(), "--exit-with-parent"])
+            .args(["--port", &port.to_string(), "--exit-with-parent", "--iam"])
+            // Every function's calls are held to its policy in the template, as in AWS.
+            .arg(root.join("template.yaml"))
             .stdout(Stdio::piped())
             .stdin(Stdio::null())
             .kill_on_drop(true)
