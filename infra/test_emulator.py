@@ -342,6 +342,34 @@ class EmulatorTest(unittest.TestCase):
         )
         self.assertEqual(self.stats()["idempotent_replays"], 2)
 
+    def test_a_transaction_costs_the_same_on_20_and_on_20000_items(self):
+        def median_transaction_ms(table, items):
+            self.db.create_table(
+                TableName=table,
+                BillingMode="PAY_PER_REQUEST",
+                AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}, {"AttributeName": "sk", "AttributeType": "S"}],
+                KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+            )
+            self.addCleanup(self.db.delete_table, TableName=table)
+            # Holds off: this measures moto's work, not the configured hold.
+            self.control(f"/_emulator/tables/{table}", {"conflicts": False})
+            for start in range(0, items, 25):
+                puts = [{"PutRequest": {"Item": {"pk": {"S": f"p{i % 200}"}, "sk": {"S": str(i)}, "n": {"N": "1000"}}}} for i in range(start, min(items, start + 25))]
+                self.db.batch_write_item(RequestItems={table: puts})
+            timings = []
+            for i in range(21):
+                decrement = self.decrement("p1", "1")
+                decrement["Update"]["TableName"] = table
+                started = time.perf_counter()
+                self.db.transact_write_items(TransactItems=[decrement, {"Put": {"TableName": table, "Item": self.key("new", str(i))}}])
+                timings.append((time.perf_counter() - started) * 1000)
+            return sorted(timings)[10]
+
+        small = median_transaction_ms(self.table + "-20", 20)
+        large = median_transaction_ms(self.table + "-20000", 20000)
+        print(f"\n2-item transaction, median: {small:.1f} ms on 20 items, {large:.1f} ms on 20,000 items", file=sys.stderr)
+        self.assertLess(large, 2 * small + 5, "a transaction must not copy the table")
+
     # --- control endpoint ---
 
     def test_settings_are_per_table_and_checked(self):
