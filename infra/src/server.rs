@@ -195,6 +195,22 @@ pub fn app(functions: Arc<Functions>) -> axum::Router {
     })
 }
 
+/// What Lambda does when an SQS event source mapping is created: it reads the queue's
+/// attributes with the function's role, so the role must allow it.
+pub async fn connect_event_source(
+    functions: &Functions,
+    queue_url: &str,
+) -> Result<(), aws_sdk_sqs::Error> {
+    functions
+        .reconcile_sqs
+        .get_queue_attributes()
+        .queue_url(queue_url)
+        .attribute_names(aws_sdk_sqs::types::QueueAttributeName::VisibilityTimeout)
+        .send()
+        .await?;
+    Ok(())
+}
+
 /// One round of what Lambda's SQS event source does: receive up to 10 messages (waiting
 /// up to `wait`), hand them to reconcile as one batch, delete those it did not report
 /// as failed. Returns how many messages it received.
@@ -250,6 +266,10 @@ pub async fn pump_once(
 
 /// Feeds the compensation queue to reconcile until the task is dropped.
 pub async fn pump_queue(functions: Arc<Functions>, queue_url: String) {
+    if let Err(e) = connect_event_source(&functions, &queue_url).await {
+        tracing::error!(error = %e, "the compensation queue cannot be read; reconcile gets no messages");
+        return;
+    }
     loop {
         if let Err(e) = pump_once(&functions, &queue_url, Duration::from_secs(2)).await {
             tracing::warn!(error = %e, "receiving from the compensation queue failed");

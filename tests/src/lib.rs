@@ -176,6 +176,9 @@ impl TestApp {
                 })
             },
         }));
+        server::connect_event_source(&functions, &config.queue_url.clone().unwrap_or_default())
+            .await
+            .expect("reconcile reads its queue's attributes");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind");
