@@ -60,6 +60,17 @@ fn in_plain_words(e: &serde_path_to_error::Error<serde_json::Error>) -> String {
     {
         return format!("field `{}` is required", within(name));
     }
+    // A list where an object is expected fails on its length, not its type.
+    if let Some((_, expected)) = message
+        .strip_prefix("invalid length ")
+        .and_then(|m| m.split_once(", expected "))
+    {
+        return format!(
+            "field `{}` must be {}, not a list",
+            if path == "." { "the body" } else { &path },
+            json_kind(expected)
+        );
+    }
     let mismatch = message
         .strip_prefix("invalid type: ")
         .or_else(|| message.strip_prefix("invalid value: "));
