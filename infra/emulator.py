@@ -26,6 +26,7 @@ import argparse
 import base64
 import copy
 import dataclasses
+import functools
 import hashlib
 import io
 import json
@@ -39,6 +40,8 @@ import urllib.parse
 import uuid
 import zlib
 
+import moto.backends as moto_backends
+import moto.core.responses as moto_core_responses
 import moto.dynamodb.responses as moto_dynamodb_responses
 from moto.dynamodb.comparisons import get_filter_expression
 from moto.dynamodb.exceptions import (
@@ -48,6 +51,7 @@ from moto.dynamodb.exceptions import (
 )
 from moto.dynamodb.models import DynamoDBBackend, dynamodb_backends
 from moto.dynamodb.models.dynamo_type import DynamoType, LimitedSizeDict
+from moto.dynamodb.models.table import Table
 from moto.core import DEFAULT_ACCOUNT_ID
 from moto.iam.models import get_account_id_from
 from moto.server import DomainDispatcherApplication, create_backend_app
@@ -230,12 +234,49 @@ def update_item_within_limits(self, table_name, key, *args, **kwargs):
         raise
 
 
+class QueryScope:
+    """The table as moto's query sees it: only the queried partition for a table query, the
+    items unsorted for an index query (moto sorts the matches itself). Moto's own scope is
+    every item in the table, sorted, on every query."""
+
+    def __init__(self, table, hash_key):
+        self._table = table
+        self._hash_key = hash_key
+
+    def __getattr__(self, name):
+        return getattr(self._table, name)
+
+    def all_items(self):
+        table = self._table
+        if self._hash_key is None:
+            partitions = table.items.values()
+        else:
+            partitions = [table.items[self._hash_key]] if self._hash_key in table.items else []
+        if table.range_key_attr is None:
+            return list(partitions)
+        return [item for partition in partitions for item in partition.values()]
+
+
+moto_query = Table.query
+
+
+def query_in_scope(self, hash_key, *args, **kwargs):
+    # Moto's signature: index_name is the eighth parameter, after self.
+    index_name = args[6] if len(args) > 6 else kwargs.get("index_name")
+    return moto_query(QueryScope(self, None if index_name else hash_key), hash_key, *args, **kwargs)
+
+
 def patch_moto():
     DynamoDBBackend.transact_write_items = transact_write_items
+    Table.query = query_in_scope
     DynamoDBBackend.update_item = update_item_within_limits
     # Item sizes follow DynamoDB's rules here (moto's check is its own and O(n) per attribute).
     LimitedSizeDict.__setitem__ = dict.__setitem__
     moto_dynamodb_responses.TRANSACTION_MAX_ITEMS = MAX_TRANSACTION_ACTIONS
+    # Moto lists its package directory and a handler's methods on every request; both are fixed.
+    modules = tuple(moto_backends.list_of_moto_modules())
+    moto_backends.list_of_moto_modules = lambda: modules
+    moto_core_responses.method_names_from_class = functools.cache(moto_core_responses.method_names_from_class)
 
 
 # --- Settings and counters --------------------------------------------------------------
