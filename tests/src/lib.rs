@@ -81,7 +81,8 @@ pub struct Options {
     pub lost_sends: usize,
     /// Reconcile's back-off after a failed attempt (0: retry at once).
     pub backoff_seconds: u32,
-    /// Faults injected under every function's AWS calls, and crashes (see `faults`).
+    /// Faults injected under every function's AWS calls, and crashes (see `faults`);
+    /// off until the test switches them on.
     pub faults: Option<faults::FaultPlan>,
 }
 
@@ -119,6 +120,8 @@ pub struct TestApp {
     pub functions: Arc<Functions>,
     /// The injector under the functions' AWS calls, when `Options::faults` asked for one.
     pub faults: Option<Arc<faults::Faults>>,
+    /// The emulator's base URL, for its control and stats endpoints.
+    pub emulator: String,
     server: tokio::task::JoinHandle<()>,
 }
 
@@ -191,6 +194,7 @@ impl TestApp {
             axum::serve(listener, app).await.expect("serve");
         });
         Self {
+            emulator: endpoint.clone(),
             base,
             http: reqwest::Client::new(),
             dynamodb,
@@ -280,6 +284,33 @@ impl TestApp {
             .await
     }
 
+    /// Reserves as a real client does: a 503 (which must carry `Retry-After` and no
+    /// internals) is sent again with the same key, at most `tries` times in all.
+    /// Returns the last answer and how many 503s came before it.
+    pub async fn reserve_retrying(
+        &self,
+        key: &str,
+        lines: &[(&str, u64)],
+        tries: usize,
+    ) -> (Answer, usize) {
+        let mut busy = 0;
+        loop {
+            let answer = self.reserve(key, lines).await;
+            assert_ne!(answer.status, 500, "{}", answer.text);
+            if answer.status != 503 || busy + 1 >= tries {
+                return (answer, busy);
+            }
+            assert!(answer.header("retry-after").is_some(), "{}", answer.text);
+            assert!(
+                matches!(answer.code(), "contention" | "service_unavailable"),
+                "{}",
+                answer.text
+            );
+            busy += 1;
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        }
+    }
+
     pub fn queue_url(&self) -> &str {
         self.resources
             .compensation_queue()
@@ -311,6 +342,42 @@ impl TestApp {
 
     pub async fn sweep(&self) -> reconcile::SweepSummary {
         self.functions.reconcile().sweep().await
+    }
+
+    /// Sets how the emulator treats this test's table (`transaction_hold_ms`,
+    /// `partition_wcu`, `partition_rcu`, `conflicts`).
+    pub async fn emulate(&self, settings: Value) {
+        let url = format!(
+            "{}/_emulator/tables/{}",
+            self.emulator, self.resources.table
+        );
+        let answer = self
+            .http
+            .post(url)
+            .body(settings.to_string())
+            .send()
+            .await
+            .expect("emulator settings");
+        assert!(
+            answer.status().is_success(),
+            "emulator settings: {answer:?}"
+        );
+    }
+
+    /// What the emulator counted on this test's table (conflicts, throttles, ...).
+    pub async fn emulator_stats(&self) -> Value {
+        let url = format!(
+            "{}/_emulator/stats?table={}",
+            self.emulator, self.resources.table
+        );
+        self.http
+            .get(url)
+            .send()
+            .await
+            .expect("emulator stats")
+            .json()
+            .await
+            .expect("emulator stats as JSON")
     }
 
     /// Drops the test's table and queues so the emulator stays small.

@@ -230,6 +230,10 @@ async fn outside_the_window_or_the_campaign_nothing_is_held() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_hot_sku_on_sixteen_shards_never_oversells_and_sells_its_last_units() {
     let app = TestApp::spawn().await;
+    // Conflicts as on DynamoDB, and each shard's partition throttled at a few
+    // transactions a second, so that throttling shows at the emulator's speed.
+    app.emulate(json!({"conflicts": true, "transaction_hold_ms": 10, "partition_wcu": 4}))
+        .await;
     let created = app
         .send(
             "PUT",
@@ -249,8 +253,8 @@ async fn a_hot_sku_on_sixteen_shards_never_oversells_and_sells_its_last_units() 
             for i in 0..40 {
                 seed = (seed * 1_103_515_245 + 12_345) % 2_147_483_648;
                 let quantity = 1 + seed % 5;
-                let answer = app
-                    .reserve(&format!("c{c}-{i}"), &[("hot", quantity)])
+                let (answer, _) = app
+                    .reserve_retrying(&format!("c{c}-{i}"), &[("hot", quantity)], 20)
                     .await;
                 match answer.status {
                     201 => held += quantity,
@@ -266,6 +270,12 @@ async fn a_hot_sku_on_sixteen_shards_never_oversells_and_sells_its_last_units() 
     }))
     .await;
     let held: u64 = clients.iter().sum();
+    let stats = app.emulator_stats().await;
+    println!("a hot sku on 16 shards under conflicts and throttling: {stats}");
+    assert!(
+        stats["transactions_cancelled_throttle"].as_u64() > Some(0),
+        "throttling must have happened: {stats}"
+    );
     let (available, reserved, sold, on_hand) = levels(&app.stock("hot").await);
     assert_eq!(reserved, held, "the units held are exactly what succeeded");
     assert!(held <= 1000);

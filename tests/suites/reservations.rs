@@ -7,13 +7,40 @@ use stockroom_tests::{levels, TestApp};
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn sixty_four_clients_on_fifty_units_never_oversell() {
     let app = TestApp::spawn().await;
+    // As on DynamoDB: a transaction holds its items for a while, and any other
+    // transaction touching one of them meanwhile is cancelled as a conflict.
+    app.emulate(json!({"conflicts": true, "transaction_hold_ms": 20}))
+        .await;
     app.set_stock("flash-1", 50).await;
 
     let answers = join_all((0..64).map(|i| {
         let app = &app;
-        async move { app.reserve(&format!("client-{i}"), &[("flash-1", 1)]).await }
+        async move {
+            app.reserve_retrying(&format!("client-{i}"), &[("flash-1", 1)], 5)
+                .await
+        }
     }))
     .await;
+    let client_retries: usize = answers.iter().map(|(_, busy)| busy).sum();
+    let answers: Vec<_> = answers.into_iter().map(|(a, _)| a).collect();
+    let stats = app.emulator_stats().await;
+    let n = |f: &str| {
+        stats[f]
+            .as_u64()
+            .unwrap_or_else(|| panic!("{f} in {stats}"))
+    };
+    let (attempted, committed) = (n("transactions_attempted"), n("transactions_committed"));
+    println!(
+        "64 clients on 50 units: {attempted} transactions for {committed} commits, {} cancelled \
+         by conflict, {} by condition; {client_retries} client retries after 503",
+        n("transactions_cancelled_conflict"),
+        n("transactions_cancelled_condition"),
+    );
+    assert!(
+        n("transactions_cancelled_conflict") > 0,
+        "the race must have produced conflicts: {stats}"
+    );
+    assert!(attempted > committed, "conflicts were retried: {stats}");
 
     let won = answers.iter().filter(|a| a.status == 201).count();
     let refused: Vec<_> = answers.iter().filter(|a| a.status == 409).collect();
