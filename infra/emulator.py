@@ -28,14 +28,18 @@ import copy
 import dataclasses
 import functools
 import hashlib
+import http.server
 import io
 import json
 import math
 import os
 import re
+import socket
+import socketserver
 import sys
 import threading
 import time
+import traceback
 import urllib.parse
 import uuid
 import zlib
@@ -55,7 +59,6 @@ from moto.dynamodb.models.table import Table
 from moto.core import DEFAULT_ACCOUNT_ID
 from moto.iam.models import get_account_id_from
 from moto.server import DomainDispatcherApplication, create_backend_app
-from werkzeug.serving import ThreadedWSGIServer, WSGIRequestHandler
 
 MAX_TRANSACTION_ACTIONS = 100
 MAX_TRANSACTION_BYTES = 4 * 1024 * 1024
@@ -529,16 +532,105 @@ def table_name_of(name):
     return name.rsplit("/", 1)[-1] if name.startswith("arn:") else name
 
 
-class QuietHandler(WSGIRequestHandler):
-    def log_request(self, *args, **kwargs):
+class Handler(http.server.BaseHTTPRequestHandler):
+    """HTTP/1.1 with keep-alive, one thread per connection, as the SDKs' connection pools
+    expect. (Werkzeug's server closes every connection after one response, so every
+    request cost a new connection and an accept under load.)"""
+
+    protocol_version = "HTTP/1.1"
+
+    def setup(self):
+        super().setup()
+        # Headers and body are two writes: without this, Nagle's algorithm and the
+        # client's delayed ACK hold the body back for tens of milliseconds.
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+    def read_body(self):
+        if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
+            chunks = []
+            while True:
+                size = int(self.rfile.readline().split(b";", 1)[0], 16)
+                if size == 0:
+                    while self.rfile.readline() not in (b"\r\n", b"\n", b""):
+                        pass
+                    return b"".join(chunks)
+                chunks.append(self.rfile.read(size))
+                self.rfile.readline()
+        return self.rfile.read(int(self.headers.get("Content-Length") or 0))
+
+    def run_wsgi(self):
+        body = self.read_body()
+        path, _, query = self.path.partition("?")
+        host, port = self.server.server_address[:2]
+        environ = {
+            "REQUEST_METHOD": self.command,
+            "SCRIPT_NAME": "",
+            "PATH_INFO": urllib.parse.unquote(path, "latin-1"),
+            "QUERY_STRING": query,
+            "SERVER_NAME": host,
+            "SERVER_PORT": str(port),
+            "SERVER_PROTOCOL": self.request_version,
+            "REMOTE_ADDR": self.client_address[0],
+            "CONTENT_TYPE": self.headers.get("Content-Type", ""),
+            "CONTENT_LENGTH": str(len(body)),
+            "wsgi.version": (1, 0),
+            "wsgi.url_scheme": "http",
+            "wsgi.input": io.BytesIO(body),
+            "wsgi.errors": sys.stderr,
+            "wsgi.multithread": True,
+            "wsgi.multiprocess": False,
+            "wsgi.run_once": False,
+        }
+        for name, value in self.headers.items():
+            key = "HTTP_" + name.upper().replace("-", "_")
+            if key not in ("HTTP_CONTENT_TYPE", "HTTP_CONTENT_LENGTH"):
+                environ[key] = f"{environ[key]},{value}" if key in environ else value
+        response = {}
+        chunks = []
+
+        def start_response(status, headers, exc_info=None):
+            response["status"], response["headers"] = status, headers
+            return chunks.append
+
+        try:
+            result = self.server.app(environ, start_response)
+            try:
+                chunks.extend(result)
+            finally:
+                if hasattr(result, "close"):
+                    result.close()
+        except Exception:
+            traceback.print_exc()
+            response = {"status": "500 Internal Server Error", "headers": [("Content-Type", "text/plain")]}
+            chunks = [b"emulator error; see its output"]
+        data = b"".join(chunks)
+        code, _, reason = response["status"].partition(" ")
+        self.send_response(int(code), reason)
+        for name, value in response["headers"]:
+            if name.lower() not in ("content-length", "connection", "transfer-encoding"):
+                self.send_header(name, value)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(data)
+
+    do_GET = do_POST = do_PUT = do_DELETE = do_HEAD = do_PATCH = do_OPTIONS = run_wsgi
+
+    def log_message(self, *args):
         pass
 
 
-class Server(ThreadedWSGIServer):
-    """One thread per connection, like the SDKs' keep-alive pools expect, and a deep accept
-    queue so that a burst of new connections waits in the kernel instead of being refused."""
+class Server(socketserver.ThreadingMixIn, socketserver.TCPServer):
+    """A thread per connection, and a deep accept queue so that a burst of new connections
+    waits in the kernel instead of being refused."""
 
+    daemon_threads = True
+    allow_reuse_address = True
     request_queue_size = 4096
+
+    def __init__(self, address, app):
+        self.app = app
+        super().__init__(address, Handler)
 
 
 # --- The emulator -----------------------------------------------------------------------
@@ -560,11 +652,15 @@ class Emulator:
 
     # WSGI entry point
     def __call__(self, environ, start_response):
+        # Read whole, always: the connection stays open for the next request.
+        body = read_body(environ)
+        environ["wsgi.input"] = io.BytesIO(body)
+        environ["CONTENT_LENGTH"] = str(len(body))
         path = environ.get("PATH_INFO", "")
         if path.startswith("/_emulator/"):
-            response = self.control(environ, path)
+            response = self.control(environ, path, body)
         else:
-            response = self.aws(environ)
+            response = self.aws(environ, body)
         if response is None:
             return self.moto_app(environ, start_response)
         status, headers, body = response
@@ -573,7 +669,7 @@ class Emulator:
         start_response(f"{status} {http_reason(status)}", headers)
         return [body]
 
-    def aws(self, environ):
+    def aws(self, environ, body):
         target = environ.get("HTTP_X_AMZ_TARGET", "")
         scope = CREDENTIAL_SCOPE.search(environ.get("HTTP_AUTHORIZATION", ""))
         service = scope.group(2) if scope else ""
@@ -582,9 +678,6 @@ class Emulator:
         if not is_dynamodb and not (is_sqs and self.gate):
             # SQS without a gate, and everything else: straight to moto, concurrently.
             return None
-        body = read_body(environ)
-        environ["wsgi.input"] = io.BytesIO(body)
-        environ["CONTENT_LENGTH"] = str(len(body))
         if self.gate and (is_dynamodb or is_sqs):
             refusal = self.gate.check(environ, body)
             if refusal is not None:
@@ -614,7 +707,7 @@ class Emulator:
             return self._settings[table_name]
 
     # Control endpoints
-    def control(self, environ, path):
+    def control(self, environ, path, body):
         method = environ.get("REQUEST_METHOD", "GET")
         query = urllib.parse.parse_qs(environ.get("QUERY_STRING", ""))
         if path.startswith("/_emulator/tables/"):
@@ -623,7 +716,7 @@ class Emulator:
                 return json_response(404, {"error": "no table named"}, "application/json")
             if method == "POST":
                 try:
-                    changes = json.loads(read_body(environ) or b"{}")
+                    changes = json.loads(body or b"{}")
                     if not isinstance(changes, dict):
                         raise ValueError("expected a JSON object")
                     settings = self.configure(table_name, changes)
@@ -1077,8 +1170,8 @@ def main():
         conflicts=args.conflicts == "on",
     )
     app = Emulator(DomainDispatcherApplication(create_backend_app), defaults, gate)
-    server = Server("127.0.0.1", args.port, app, handler=QuietHandler)
-    print(f"listening on {server.server_port}", flush=True)
+    server = Server(("127.0.0.1", args.port), app)
+    print(f"listening on {server.server_address[1]}", flush=True)
     try:
         server.serve_forever()
     except KeyboardInterrupt:

@@ -4,6 +4,7 @@ clients at once. Run: .venv/bin/python -m unittest infra/test_emulator.py
 """
 
 import concurrent.futures
+import http.client
 import json
 import os
 import subprocess
@@ -389,7 +390,50 @@ class EmulatorTest(unittest.TestCase):
                 self.configure(**bad)
             self.assertEqual(caught.exception.code, 400)
 
+    def test_an_sqs_long_poll_does_not_stall_the_table(self):
+        sqs = boto3.client(
+            "sqs",
+            endpoint_url=self.endpoint,
+            region_name="us-east-1",
+            aws_access_key_id="test",
+            aws_secret_access_key="test",
+        )
+        queue = sqs.create_queue(QueueName=self.table)["QueueUrl"]
+        self.addCleanup(sqs.delete_queue, QueueUrl=queue)
+        poll = self.in_background(lambda: sqs.receive_message(QueueUrl=queue, WaitTimeSeconds=3))
+        time.sleep(0.2)
+        started = time.monotonic()
+        for i in range(5):
+            self.db.put_item(TableName=self.table, Item=self.key(str(i)))
+        self.assertLess(time.monotonic() - started, 1.5, "DynamoDB waited for the long poll")
+        self.assertFalse(poll.done())
+        sqs.send_message(QueueUrl=queue, MessageBody="hello")
+        self.assertEqual([m["Body"] for m in poll.result(timeout=5).get("Messages", [])], ["hello"])
+
     # --- load ---
+
+    def test_a_connection_serves_many_requests(self):
+        host, port = self.endpoint.rsplit("/", 1)[-1].split(":")
+        connection = http.client.HTTPConnection(host, int(port), timeout=5)
+        self.addCleanup(connection.close)
+        local_ports = set()
+        for _ in range(3):
+            connection.request(
+                "POST",
+                "/",
+                body=json.dumps({"TableName": self.table, "Key": self.key("nothing")}),
+                headers={
+                    "X-Amz-Target": "DynamoDB_20120810.GetItem",
+                    "Content-Type": "application/x-amz-json-1.0",
+                    "Authorization": "AWS4-HMAC-SHA256 Credential=test/20240101/us-east-1/dynamodb/aws4_request, SignedHeaders=host, Signature=0",
+                },
+            )
+            response = connection.getresponse()
+            self.assertEqual(response.status, 200, response.read())
+            response.read()
+            self.assertNotEqual(response.getheader("Connection"), "close")
+            local_ports.add(connection.sock.getsockname()[1])
+        self.assertEqual(len(local_ports), 1, "one connection for every request")
 
     def test_64_clients_on_their_own_connections_get_no_connection_errors(self):
         clients_count, requests_each, budget_s = 64, 25, 45
