@@ -50,6 +50,7 @@ import moto.dynamodb.responses as moto_dynamodb_responses
 from moto.dynamodb.comparisons import get_filter_expression
 from moto.dynamodb.exceptions import (
     ItemSizeToUpdateTooLarge,
+    MockValidationException,
     TransactionCanceledException,
     TransactWriteSingleOpException,
 )
@@ -206,9 +207,11 @@ def transact_write_items(self, transact_items):
                         expression_attribute_names=op.get("ExpressionAttributeNames"),
                         expression_attribute_values=op.get("ExpressionAttributeValues"),
                     )
-            except ItemSizeToUpdateTooLarge:
+            except MockValidationException as e:
+                # An action that cannot apply (the item outgrows 400 KB, the update refers
+                # to a missing attribute, ...) cancels the transaction, as DynamoDB does.
                 reasons = [(None, None, None)] * len(targets)
-                reasons[index] = ("ValidationError", ITEM_UPDATE_TOO_LARGE, None)
+                reasons[index] = ("ValidationError", e.exception_msg, None)
                 raise TransactionCanceledException(reasons)
     except Exception:
         for table, hash_value, range_value, snapshot in reversed(applied):
@@ -774,6 +777,7 @@ class Emulator:
             "GetItem": self.get_item,
             "Query": self.query,
             "BatchGetItem": self.batch_get_item,
+            "BatchWriteItem": self.batch_write_item,
             "DeleteTable": self.delete_table,
         }.get(operation)
         try:
@@ -1101,6 +1105,15 @@ class Emulator:
         for name, wanted in unprocessed.items():
             merged.setdefault(name, {**wanted, "Keys": []})["Keys"].extend(wanted["Keys"])
         return json_response(200, result)
+
+    def batch_write_item(self, environ, body, request, backend, _):
+        for name, writes in request["RequestItems"].items():
+            for write in writes:
+                if "PutRequest" in write and item_size(write["PutRequest"]["Item"]) > MAX_ITEM_BYTES:
+                    self.stats.add([table_name_of(name)], "limit_refusals")
+                    return validation_error(ITEM_TOO_LARGE)
+        with self.moto_lock:
+            return self.call_moto(environ, body)
 
     def delete_table(self, environ, body, request, backend, _):
         with self.moto_lock:

@@ -291,7 +291,12 @@ class EmulatorTest(unittest.TestCase):
         }
         self.assert_error(lambda: self.db.update_item(**grow), "ValidationException", "Item size to update has exceeded the maximum allowed size")
         self.assertNotIn("more", self.item("max"), "a refused update leaves the item as it was")
-        self.assertEqual(self.stats()["limit_refusals"], 3)
+        self.assert_error(
+            lambda: self.db.batch_write_item(RequestItems={self.table: [{"PutRequest": {"Item": self.sized_item("big", 401 * 1024)}}]}),
+            "ValidationException",
+            "Item size has exceeded the maximum allowed size",
+        )
+        self.assertEqual(self.stats()["limit_refusals"], 4)
 
     def test_a_transaction_over_4_mb_is_refused(self):
         actions = [{"Put": {"TableName": self.table, "Item": self.sized_item(f"p{i}", 390 * 1024)}} for i in range(11)]
@@ -330,6 +335,20 @@ class EmulatorTest(unittest.TestCase):
         self.assertEqual([code for code, _ in self.reasons(response)], ["None", "ConditionalCheckFailed"])
         self.assertIsNone(self.item("new"))
         self.assertEqual(self.stats()["transactions_cancelled_condition"], 1)
+        # An update that cannot apply cancels the transaction too.
+        unconditional_decrement = self.decrement("absent")
+        del unconditional_decrement["Update"]["ConditionExpression"]
+        del unconditional_decrement["Update"]["ExpressionAttributeValues"][":least"]
+        response = self.assert_error(
+            lambda: self.db.transact_write_items(TransactItems=[self.put("new"), unconditional_decrement]),
+            "TransactionCanceledException",
+        )
+        self.assertEqual(
+            self.reasons(response),
+            [("None", None), ("ValidationError", "The provided expression refers to an attribute that does not exist in the item")],
+        )
+        self.assertIsNone(self.item("new"))
+        self.assertIsNone(self.item("absent"), "the item the update would have created is undone too")
 
     def test_a_committed_transaction_retried_with_its_token_takes_effect_once(self):
         self.db.put_item(TableName=self.table, Item={**self.key("stock"), "n": {"N": "5"}})
