@@ -635,6 +635,11 @@ class Server(socketserver.ThreadingMixIn, socketserver.TCPServer):
         self.app = app
         super().__init__(address, Handler)
 
+    def handle_error(self, request, client_address):
+        # A client that hangs up mid-request (a timeout, a killed test) is no error here.
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
+
 
 # --- The emulator -----------------------------------------------------------------------
 
