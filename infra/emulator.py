@@ -657,10 +657,11 @@ class Emulator:
         self._settings = {}
         self._tokens_lock = threading.Lock()
         self._tokens = {}
+        self._request = threading.local()
 
     # WSGI entry point
     def __call__(self, environ, start_response):
-        # Read whole, always: the connection stays open for the next request.
+        # Read once: the IAM gate, this layer and moto all see the same bytes.
         body = read_body(environ)
         environ["wsgi.input"] = io.BytesIO(body)
         environ["CONTENT_LENGTH"] = str(len(body))
@@ -686,7 +687,7 @@ class Emulator:
         if not is_dynamodb and not (is_sqs and self.gate):
             # SQS without a gate, and everything else: straight to moto, concurrently.
             return None
-        if self.gate and (is_dynamodb or is_sqs):
+        if self.gate:
             refusal = self.gate.check(environ, body)
             if refusal is not None:
                 return refusal
@@ -757,6 +758,7 @@ class Emulator:
             captured["headers"] = list(headers)
             return chunks.append
 
+        self._request.reached_moto = True
         result = self.moto_app(environ, start_response)
         try:
             chunks.extend(result)
@@ -785,13 +787,16 @@ class Emulator:
             "BatchWriteItem": self.batch_write_item,
             "DeleteTable": self.delete_table,
         }.get(operation)
+        self._request.reached_moto = False
         try:
             request = json.loads(body or b"{}")
             if handler is None or not isinstance(request, dict):
                 raise LookupError
             return handler(environ, body, request, self.backend(scope), operation)
         except (ValueError, LookupError, TypeError, AttributeError, StopIteration):
-            # Malformed or unknown to this layer: moto gives its own answer.
+            if self._request.reached_moto:
+                raise
+            # Malformed, or unknown to this layer: moto gives its own answer.
             with self.moto_lock:
                 return self.call_moto(environ, body)
 
@@ -824,7 +829,6 @@ class Emulator:
             listed = ", ".join(f"com.amazonaws.dynamodb.v20120810.TransactWriteItem@{0x10000001 + i:x}" for i in range(len(actions)))
             return self.refuse_transaction(
                 actions,
-                backend,
                 f"1 validation error detected: Value '[{listed}]' at 'transactItems' failed to satisfy"
                 f" constraint: Member must have length less than or equal to {MAX_TRANSACTION_ACTIONS}",
             )
@@ -886,7 +890,7 @@ class Emulator:
         self.count_transaction(response, table_names)
         return response
 
-    def refuse_transaction(self, actions, backend, message):
+    def refuse_transaction(self, actions, message):
         names = []
         for action in actions:
             try:
@@ -954,7 +958,6 @@ class Emulator:
             listed = ", ".join(f"com.amazonaws.dynamodb.v20120810.TransactGetItem@{0x10000001 + i:x}" for i in range(len(gets)))
             return self.refuse_transaction(
                 gets,
-                backend,
                 f"1 validation error detected: Value '[{listed}]' at 'transactItems' failed to satisfy"
                 f" constraint: Member must have length less than or equal to {MAX_TRANSACTION_ACTIONS}",
             )

@@ -399,6 +399,14 @@ class EmulatorTest(unittest.TestCase):
         self.assertLess(large[0], 2 * small[0] + 5, "a transaction must not copy the table")
         self.assertLess(large[1], 2 * small[1] + 5, "a query must read its partition, not the table")
 
+    def test_a_missing_table_is_answered_as_dynamodb_answers_it(self):
+        missing = "missing-" + self.table
+        self.assert_error(lambda: self.db.put_item(TableName=missing, Item=self.key("a")), "ResourceNotFoundException")
+        self.assert_error(
+            lambda: self.db.transact_write_items(TransactItems=[{"Put": {"TableName": missing, "Item": self.key("a")}}]),
+            "ResourceNotFoundException",
+        )
+
     # --- control endpoint ---
 
     def test_settings_are_per_table_and_checked(self):
