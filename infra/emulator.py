@@ -106,7 +106,7 @@ def number_size(text):
 
 
 def value_size(value):
-    (kind, data), = value.items()
+    ((kind, data),) = value.items()
     if kind == "S":
         return len(data.encode())
     if kind == "N":
@@ -282,7 +282,9 @@ def patch_moto():
     # Moto lists its package directory and a handler's methods on every request; both are fixed.
     modules = tuple(moto_backends.list_of_moto_modules())
     moto_backends.list_of_moto_modules = lambda: modules
-    moto_core_responses.method_names_from_class = functools.cache(moto_core_responses.method_names_from_class)
+    moto_core_responses.method_names_from_class = functools.cache(
+        moto_core_responses.method_names_from_class
+    )
 
 
 # --- Settings and counters --------------------------------------------------------------
@@ -479,7 +481,10 @@ def validation_error(message):
 def cancellation(reasons):
     """TransactionCanceledException as DynamoDB sends it: one reason per action, in order;
     `None` (the string) with no message where the action was fine."""
-    listed = [{"Code": code, "Message": message} if code else {"Code": "None"} for code, message in reasons]
+    listed = [
+        {"Code": code, "Message": message} if code else {"Code": "None"}
+        for code, message in reasons
+    ]
     codes = ", ".join(r["Code"] for r in listed)
     return dynamodb_error(
         "TransactionCanceledException",
@@ -493,7 +498,10 @@ def throttle_error(table, kind):
     reason = {"reason": f"Table{kind}KeyRangeThroughputExceeded", "resource": table.table_arn}
     if on_demand(table):
         return dynamodb_error(
-            "ThrottlingException", ON_DEMAND_THROTTLE, prefix=AVAILABILITY_ERROR, throttlingReasons=[reason]
+            "ThrottlingException",
+            ON_DEMAND_THROTTLE,
+            prefix=AVAILABILITY_ERROR,
+            throttlingReasons=[reason],
         )
     return dynamodb_error(
         "ProvisionedThroughputExceededException", PROVISIONED_THROTTLE, ThrottlingReasons=[reason]
@@ -604,7 +612,10 @@ class Handler(http.server.BaseHTTPRequestHandler):
                     result.close()
         except Exception:
             traceback.print_exc()
-            response = {"status": "500 Internal Server Error", "headers": [("Content-Type", "text/plain")]}
+            response = {
+                "status": "500 Internal Server Error",
+                "headers": [("Content-Type", "text/plain")],
+            }
             chunks = [b"emulator error; see its output"]
         data = b"".join(chunks)
         code, _, reason = response["status"].partition(" ")
@@ -708,7 +719,9 @@ class Emulator:
                 raise ValueError(f"unknown setting {name!r}; known: {', '.join(fields)}")
             if fields[name] is bool and not isinstance(value, bool):
                 raise ValueError(f"{name} must be true or false")
-            if fields[name] is float and (isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0):
+            if fields[name] is float and (
+                isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0
+            ):
                 raise ValueError(f"{name} must be a number >= 0")
         with self._settings_lock:
             current = self._settings.get(table_name, self.defaults)
@@ -720,7 +733,7 @@ class Emulator:
         method = environ.get("REQUEST_METHOD", "GET")
         query = urllib.parse.parse_qs(environ.get("QUERY_STRING", ""))
         if path.startswith("/_emulator/tables/"):
-            table_name = urllib.parse.unquote(path[len("/_emulator/tables/"):])
+            table_name = urllib.parse.unquote(path[len("/_emulator/tables/") :])
             if not table_name:
                 return json_response(404, {"error": "no table named"}, "application/json")
             if method == "POST":
@@ -733,15 +746,23 @@ class Emulator:
                     return json_response(400, {"error": str(e)}, "application/json")
             else:
                 settings = self.settings(table_name)
-            return json_response(200, {"table": table_name, **dataclasses.asdict(settings)}, "application/json")
+            return json_response(
+                200, {"table": table_name, **dataclasses.asdict(settings)}, "application/json"
+            )
         if path == "/_emulator/stats":
             if "table" in query:
                 table_name = query["table"][0]
-                return json_response(200, {"table": table_name, **self.stats.of(table_name)}, "application/json")
+                return json_response(
+                    200, {"table": table_name, **self.stats.of(table_name)}, "application/json"
+                )
             return json_response(200, {"tables": self.stats.all()}, "application/json")
         if path == "/_emulator/iam":
             if self.gate is None:
-                return json_response(404, {"error": "the IAM gate is off (start with --iam TEMPLATE)"}, "application/json")
+                return json_response(
+                    404,
+                    {"error": "the IAM gate is off (start with --iam TEMPLATE)"},
+                    "application/json",
+                )
             return json_response(200, self.gate.usage(), "application/json")
         return json_response(404, {"error": f"no such endpoint {path}"}, "application/json")
 
@@ -826,12 +847,7 @@ class Emulator:
     def transact_write_items(self, environ, body, request, backend, _):
         actions = request["TransactItems"]
         if len(actions) > MAX_TRANSACTION_ACTIONS:
-            listed = ", ".join(f"com.amazonaws.dynamodb.v20120810.TransactWriteItem@{0x10000001 + i:x}" for i in range(len(actions)))
-            return self.refuse_transaction(
-                actions,
-                f"1 validation error detected: Value '[{listed}]' at 'transactItems' failed to satisfy"
-                f" constraint: Member must have length less than or equal to {MAX_TRANSACTION_ACTIONS}",
-            )
+            return self.too_many_actions(actions, "TransactWriteItem")
         targets = []
         for action in actions:
             op_type, op = next(iter(action.items()))
@@ -866,7 +882,12 @@ class Emulator:
         busy = self.holds.claim_transaction(held)
         if busy:
             self.stats.add([table_names[i] for i in busy], "transactions_cancelled_conflict")
-            return cancellation([(("TransactionConflict", CONFLICT) if i in busy else (None, None)) for i in range(len(targets))])
+            return cancellation(
+                [
+                    (("TransactionConflict", CONFLICT) if i in busy else (None, None))
+                    for i in range(len(targets))
+                ]
+            )
         try:
             hold_ms = max((s.transaction_hold_ms for s in settings if s.conflicts), default=0)
             if hold_ms:
@@ -881,25 +902,40 @@ class Emulator:
                     return validation_error(TRANSACTION_TOO_LARGE)
                 short = self.charge_writes(targets, sizes, settings, units_per_kb=2)
                 if short:
-                    self.stats.add([table_names[i] for i in short], "transactions_cancelled_throttle")
+                    self.stats.add(
+                        [table_names[i] for i in short], "transactions_cancelled_throttle"
+                    )
                     self.stats.add([table_names[i] for i in short], "write_throttles")
-                    return cancellation([throttle_reason(targets[i][2]) if i in short else (None, None) for i in range(len(targets))])
+                    return cancellation(
+                        [
+                            throttle_reason(targets[i][2]) if i in short else (None, None)
+                            for i in range(len(targets))
+                        ]
+                    )
                 response = self.call_moto(environ, body)
         finally:
             self.holds.release_transaction([item for item in held if item is not None])
         self.count_transaction(response, table_names)
         return response
 
-    def refuse_transaction(self, actions, message):
+    def too_many_actions(self, actions, kind):
+        """DynamoDB's refusal, naming each action as its Java service does (object ids)."""
+        listed = ", ".join(
+            f"com.amazonaws.dynamodb.v20120810.{kind}@{0x10000001 + i:x}"
+            for i in range(len(actions))
+        )
         names = []
         for action in actions:
             try:
-                (_, op), = action.items()
+                ((_, op),) = action.items()
                 names.append(table_name_of(op["TableName"]))
             except (ValueError, KeyError, TypeError, AttributeError):
                 pass
         self.stats.add(names, "limit_refusals")
-        return validation_error(message)
+        return validation_error(
+            f"1 validation error detected: Value '[{listed}]' at 'transactItems' failed to satisfy"
+            f" constraint: Member must have length less than or equal to {MAX_TRANSACTION_ACTIONS}"
+        )
 
     def charge_writes(self, targets, sizes, settings, units_per_kb):
         """Positions of the actions whose partition is out of write units (none charged then)."""
@@ -932,7 +968,9 @@ class Emulator:
     def replay(self, token, digest):
         now = time.monotonic()
         with self._tokens_lock:
-            for old in [t for t, (_, at, _) in self._tokens.items() if now - at > IDEMPOTENCY_WINDOW_S]:
+            for old in [
+                t for t, (_, at, _) in self._tokens.items() if now - at > IDEMPOTENCY_WINDOW_S
+            ]:
                 del self._tokens[old]
             known = self._tokens.get(token)
             if known is None:
@@ -940,9 +978,13 @@ class Emulator:
                 return None
         known_digest, _, response = known
         if known_digest != digest:
-            return dynamodb_error("IdempotentParameterMismatchException", TOKEN_REUSED, message_field="Message")
+            return dynamodb_error(
+                "IdempotentParameterMismatchException", TOKEN_REUSED, message_field="Message"
+            )
         if response is None:
-            return dynamodb_error("TransactionInProgressException", TOKEN_IN_PROGRESS, message_field="Message")
+            return dynamodb_error(
+                "TransactionInProgressException", TOKEN_IN_PROGRESS, message_field="Message"
+            )
         return response
 
     def remember(self, token, digest, response):
@@ -955,12 +997,7 @@ class Emulator:
     def transact_get_items(self, environ, body, request, backend, _):
         gets = request["TransactItems"]
         if len(gets) > MAX_TRANSACTION_ACTIONS:
-            listed = ", ".join(f"com.amazonaws.dynamodb.v20120810.TransactGetItem@{0x10000001 + i:x}" for i in range(len(gets)))
-            return self.refuse_transaction(
-                gets,
-                f"1 validation error detected: Value '[{listed}]' at 'transactItems' failed to satisfy"
-                f" constraint: Member must have length less than or equal to {MAX_TRANSACTION_ACTIONS}",
-            )
+            return self.too_many_actions(gets, "TransactGetItem")
         targets = []
         for get in gets:
             op = get["Get"]
@@ -976,7 +1013,12 @@ class Emulator:
         busy, read = self.holds.claim_read(held)
         if busy:
             self.stats.add([table_names[i] for i in busy], "transactions_cancelled_conflict")
-            return cancellation([(("TransactionConflict", CONFLICT) if i in busy else (None, None)) for i in range(len(targets))])
+            return cancellation(
+                [
+                    (("TransactionConflict", CONFLICT) if i in busy else (None, None))
+                    for i in range(len(targets))
+                ]
+            )
         try:
             hold_ms = max((s.transaction_hold_ms for s in settings if s.conflicts), default=0)
             if hold_ms:
@@ -984,20 +1026,36 @@ class Emulator:
             with self.moto_lock:
                 spoiled = [i for i, item in enumerate(held) if item in read.conflicted]
                 if spoiled:
-                    self.stats.add([table_names[i] for i in spoiled], "transactions_cancelled_conflict")
-                    return cancellation([(("TransactionConflict", CONFLICT) if i in spoiled else (None, None)) for i in range(len(targets))])
+                    self.stats.add(
+                        [table_names[i] for i in spoiled], "transactions_cancelled_conflict"
+                    )
+                    return cancellation(
+                        [
+                            (("TransactionConflict", CONFLICT) if i in spoiled else (None, None))
+                            for i in range(len(targets))
+                        ]
+                    )
                 sizes = [self.current_size(table, key) for table, key, _ in targets]
                 if sum(sizes) > MAX_TRANSACTION_BYTES:
                     self.stats.add(table_names, "limit_refusals")
                     return validation_error(TRANSACTION_TOO_LARGE)
                 short = []
                 for index, ((table, key, _), size, s) in enumerate(zip(targets, sizes, settings)):
-                    if self.throughput.try_charge({self.partition(table, key): 2 * read_units(size, True)}, s.partition_rcu):
+                    if self.throughput.try_charge(
+                        {self.partition(table, key): 2 * read_units(size, True)}, s.partition_rcu
+                    ):
                         short.append(index)
                 if short:
-                    self.stats.add([table_names[i] for i in short], "transactions_cancelled_throttle")
+                    self.stats.add(
+                        [table_names[i] for i in short], "transactions_cancelled_throttle"
+                    )
                     self.stats.add([table_names[i] for i in short], "read_throttles")
-                    return cancellation([throttle_reason(targets[i][0]) if i in short else (None, None) for i in range(len(targets))])
+                    return cancellation(
+                        [
+                            throttle_reason(targets[i][0]) if i in short else (None, None)
+                            for i in range(len(targets))
+                        ]
+                    )
                 response = self.call_moto(environ, body)
         finally:
             self.holds.release_read(read)
@@ -1022,15 +1080,24 @@ class Emulator:
         try:
             with self.moto_lock:
                 if settings.partition_wcu > 0:
-                    size = item_size(request["Item"]) if operation == "PutItem" else self.current_size(table, key)
-                    if self.throughput.try_charge({self.partition(table, key): write_units(size)}, settings.partition_wcu):
+                    size = (
+                        item_size(request["Item"])
+                        if operation == "PutItem"
+                        else self.current_size(table, key)
+                    )
+                    if self.throughput.try_charge(
+                        {self.partition(table, key): write_units(size)}, settings.partition_wcu
+                    ):
                         self.stats.add([table.name], "write_throttles")
                         return throttle_error(table, "Write")
                 response = self.call_moto(environ, body)
         finally:
             if settings.conflicts:
                 self.holds.release_single_write(item)
-        if error_type(response) == "ValidationException" and ITEM_UPDATE_TOO_LARGE.encode() in response[2]:
+        if (
+            error_type(response) == "ValidationException"
+            and ITEM_UPDATE_TOO_LARGE.encode() in response[2]
+        ):
             self.stats.add([table.name], "limit_refusals")
         return response
 
@@ -1040,7 +1107,9 @@ class Emulator:
         with self.moto_lock:
             if rate > 0:
                 key = request["Key"]
-                units = read_units(self.current_size(table, key), request.get("ConsistentRead", False))
+                units = read_units(
+                    self.current_size(table, key), request.get("ConsistentRead", False)
+                )
                 if self.throughput.try_charge({self.partition(table, key): units}, rate):
                     self.stats.add([table.name], "read_throttles")
                     return throttle_error(table, "Read")
@@ -1061,7 +1130,9 @@ class Emulator:
             response = self.call_moto(environ, body)
             if response[0] == 200:
                 size = sum(item_size(i) for i in json.loads(response[2]).get("Items", []))
-                self.throughput.charge(partition, read_units(size, request.get("ConsistentRead", False)), rate)
+                self.throughput.charge(
+                    partition, read_units(size, request.get("ConsistentRead", False)), rate
+                )
             return response
 
     def query_partition(self, table, request):
@@ -1069,7 +1140,9 @@ class Emulator:
         if index:
             for candidate in table.global_indexes + table.indexes:
                 if candidate.name == index:
-                    hash_attr = next(k["AttributeName"] for k in candidate.schema if k["KeyType"] == "HASH")
+                    hash_attr = next(
+                        k["AttributeName"] for k in candidate.schema if k["KeyType"] == "HASH"
+                    )
         names = request.get("ExpressionAttributeNames", {})
         values = request.get("ExpressionAttributeValues", {})
         for name, value in KEY_EQUALITY.findall(request.get("KeyConditionExpression", "")):
@@ -1077,7 +1150,11 @@ class Emulator:
                 return (table.name, index, json.dumps(values[value], sort_keys=True))
         condition = request.get("KeyConditions", {}).get(hash_attr)
         if condition:
-            return (table.name, index, json.dumps(condition["AttributeValueList"][0], sort_keys=True))
+            return (
+                table.name,
+                index,
+                json.dumps(condition["AttributeValueList"][0], sort_keys=True),
+            )
         return None
 
     def batch_get_item(self, environ, body, request, backend, _):
@@ -1105,7 +1182,9 @@ class Emulator:
                 return throttle_error(throttled_table, "Read")
             if not unprocessed:
                 return self.call_moto(environ, body)
-            status, headers, out = self.call_moto(environ, json.dumps({**request, "RequestItems": kept}).encode())
+            status, headers, out = self.call_moto(
+                environ, json.dumps({**request, "RequestItems": kept}).encode()
+            )
         if status != 200:
             return status, headers, out
         result = json.loads(out)
@@ -1117,7 +1196,10 @@ class Emulator:
     def batch_write_item(self, environ, body, request, backend, _):
         for name, writes in request["RequestItems"].items():
             for write in writes:
-                if "PutRequest" in write and item_size(write["PutRequest"]["Item"]) > MAX_ITEM_BYTES:
+                if (
+                    "PutRequest" in write
+                    and item_size(write["PutRequest"]["Item"]) > MAX_ITEM_BYTES
+                ):
                     self.stats.add([table_name_of(name)], "limit_refusals")
                     return validation_error(ITEM_TOO_LARGE)
         with self.moto_lock:
@@ -1148,9 +1230,15 @@ def exit_with_parent():
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--port", type=int, default=4566)
-    parser.add_argument("--exit-with-parent", action="store_true", help="stop when the process that started this one ends")
+    parser.add_argument(
+        "--exit-with-parent",
+        action="store_true",
+        help="stop when the process that started this one ends",
+    )
     parser.add_argument(
         "--conflicts",
         choices=("on", "off"),
@@ -1175,7 +1263,11 @@ def main():
         default=0,
         help="read units per second per partition key; AWS allows 3000 (default 0: unlimited)",
     )
-    parser.add_argument("--iam", metavar="TEMPLATE", help="check every DynamoDB and SQS call against the template's policies")
+    parser.add_argument(
+        "--iam",
+        metavar="TEMPLATE",
+        help="check every DynamoDB and SQS call against the template's policies",
+    )
     args = parser.parse_args()
     if args.exit_with_parent:
         exit_with_parent()

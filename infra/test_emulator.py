@@ -82,7 +82,9 @@ class EmulatorTest(unittest.TestCase):
 
     def control(self, path, payload=None):
         data = json.dumps(payload).encode() if payload is not None else None
-        request = urllib.request.Request(self.endpoint + path, data=data, method="POST" if data else "GET")
+        request = urllib.request.Request(
+            self.endpoint + path, data=data, method="POST" if data else "GET"
+        )
         with urllib.request.urlopen(request, timeout=5) as response:
             return json.loads(response.read())
 
@@ -110,7 +112,9 @@ class EmulatorTest(unittest.TestCase):
         }
 
     def item(self, pk, sk="s"):
-        return self.db.get_item(TableName=self.table, Key=self.key(pk, sk), ConsistentRead=True).get("Item")
+        return self.db.get_item(
+            TableName=self.table, Key=self.key(pk, sk), ConsistentRead=True
+        ).get("Item")
 
     def in_background(self, function):
         pool = concurrent.futures.ThreadPoolExecutor(1)
@@ -134,14 +138,23 @@ class EmulatorTest(unittest.TestCase):
     def test_overlapping_transactions_cancel_the_later_one_with_transaction_conflict(self):
         self.configure(transaction_hold_ms=400)
         self.db.put_item(TableName=self.table, Item={**self.key("hot"), "n": {"N": "5"}})
-        first = self.in_background(lambda: self.client().transact_write_items(TransactItems=[self.decrement("hot"), self.put("a")]))
+        first = self.in_background(
+            lambda: self.client().transact_write_items(
+                TransactItems=[self.decrement("hot"), self.put("a")]
+            )
+        )
         time.sleep(0.15)
         response = self.assert_error(
-            lambda: self.db.transact_write_items(TransactItems=[self.put("b"), self.decrement("hot")]),
+            lambda: self.db.transact_write_items(
+                TransactItems=[self.put("b"), self.decrement("hot")]
+            ),
             "TransactionCanceledException",
             "Transaction cancelled, please refer cancellation reasons for specific reasons [None, TransactionConflict]",
         )
-        self.assertEqual(self.reasons(response), [("None", None), ("TransactionConflict", "Transaction is ongoing for the item")])
+        self.assertEqual(
+            self.reasons(response),
+            [("None", None), ("TransactionConflict", "Transaction is ongoing for the item")],
+        )
         first.result(timeout=5)
         self.assertEqual(self.item("hot")["n"], {"N": "4"})
         self.assertIsNone(self.item("b"), "a cancelled transaction writes nothing")
@@ -149,10 +162,14 @@ class EmulatorTest(unittest.TestCase):
         self.assertEqual((stats["transactions_attempted"], stats["transactions_committed"]), (2, 1))
         self.assertEqual(stats["transactions_cancelled_conflict"], 1)
 
-    def test_a_single_write_on_an_item_a_transaction_holds_fails_with_transaction_conflict_exception(self):
+    def test_a_single_write_on_an_item_a_transaction_holds_fails_with_transaction_conflict_exception(
+        self,
+    ):
         self.configure(transaction_hold_ms=400)
         self.db.put_item(TableName=self.table, Item={**self.key("hot"), "n": {"N": "5"}})
-        transaction = self.in_background(lambda: self.client().transact_write_items(TransactItems=[self.decrement("hot")]))
+        transaction = self.in_background(
+            lambda: self.client().transact_write_items(TransactItems=[self.decrement("hot")])
+        )
         time.sleep(0.15)
         update = {
             "TableName": self.table,
@@ -160,7 +177,11 @@ class EmulatorTest(unittest.TestCase):
             "UpdateExpression": "SET n = :n",
             "ExpressionAttributeValues": {":n": {"N": "100"}},
         }
-        self.assert_error(lambda: self.db.update_item(**update), "TransactionConflictException", "Transaction is ongoing for the item")
+        self.assert_error(
+            lambda: self.db.update_item(**update),
+            "TransactionConflictException",
+            "Transaction is ongoing for the item",
+        )
         # Another item is not held.
         self.db.put_item(TableName=self.table, Item=self.key("other"))
         transaction.result(timeout=5)
@@ -171,19 +192,29 @@ class EmulatorTest(unittest.TestCase):
     def test_transact_get_items_conflicts_with_a_held_item(self):
         self.configure(transaction_hold_ms=400)
         self.db.put_item(TableName=self.table, Item={**self.key("hot"), "n": {"N": "5"}})
-        transaction = self.in_background(lambda: self.client().transact_write_items(TransactItems=[self.decrement("hot")]))
+        transaction = self.in_background(
+            lambda: self.client().transact_write_items(TransactItems=[self.decrement("hot")])
+        )
         time.sleep(0.15)
         gets = [{"Get": {"TableName": self.table, "Key": self.key(pk)}} for pk in ("cold", "hot")]
-        response = self.assert_error(lambda: self.db.transact_get_items(TransactItems=gets), "TransactionCanceledException")
-        self.assertEqual([code for code, _ in self.reasons(response)], ["None", "TransactionConflict"])
+        response = self.assert_error(
+            lambda: self.db.transact_get_items(TransactItems=gets), "TransactionCanceledException"
+        )
+        self.assertEqual(
+            [code for code, _ in self.reasons(response)], ["None", "TransactionConflict"]
+        )
         transaction.result(timeout=5)
-        self.assertEqual(self.db.transact_get_items(TransactItems=gets)["Responses"][1]["Item"]["n"], {"N": "4"})
+        self.assertEqual(
+            self.db.transact_get_items(TransactItems=gets)["Responses"][1]["Item"]["n"], {"N": "4"}
+        )
 
     def test_with_conflicts_off_overlapping_transactions_both_commit(self):
         self.configure(transaction_hold_ms=400, conflicts=False)
         self.db.put_item(TableName=self.table, Item={**self.key("hot"), "n": {"N": "5"}})
         started = time.monotonic()
-        first = self.in_background(lambda: self.client().transact_write_items(TransactItems=[self.decrement("hot")]))
+        first = self.in_background(
+            lambda: self.client().transact_write_items(TransactItems=[self.decrement("hot")])
+        )
         time.sleep(0.05)
         self.db.transact_write_items(TransactItems=[self.decrement("hot")])
         first.result(timeout=5)
@@ -209,7 +240,9 @@ class EmulatorTest(unittest.TestCase):
         self.db.put_item(TableName=self.table, Item=self.key("cold"))
         # A transaction costs 2 units per item: the hot partition has none left.
         response = self.assert_error(
-            lambda: self.db.transact_write_items(TransactItems=[self.put("cold", "2"), self.put("hot", "x")]),
+            lambda: self.db.transact_write_items(
+                TransactItems=[self.put("cold", "2"), self.put("hot", "x")]
+            ),
             "TransactionCanceledException",
         )
         self.assertEqual([code for code, _ in self.reasons(response)], ["None", "ThrottlingError"])
@@ -232,7 +265,11 @@ class EmulatorTest(unittest.TestCase):
                 throttled += 1
         self.assertGreater(throttled, 0)
         # BatchGetItem hands back the hot key unprocessed and reads the cold one.
-        out = self.db.batch_get_item(RequestItems={self.table: {"Keys": [self.key("hot"), self.key("cold")], "ConsistentRead": True}})
+        out = self.db.batch_get_item(
+            RequestItems={
+                self.table: {"Keys": [self.key("hot"), self.key("cold")], "ConsistentRead": True}
+            }
+        )
         self.assertEqual([i["pk"]["S"] for i in out["Responses"][self.table]], ["cold"])
         self.assertEqual(out["UnprocessedKeys"][self.table]["Keys"], [self.key("hot")])
         self.assertEqual(self.stats()["read_throttles"], throttled + 1)
@@ -241,21 +278,37 @@ class EmulatorTest(unittest.TestCase):
 
     def test_over_100_actions_is_refused_with_dynamodbs_validation_message(self):
         actions = [self.put(f"p{i}") for i in range(101)]
-        response = self.assert_error(lambda: self.db.transact_write_items(TransactItems=actions), "ValidationException")
+        response = self.assert_error(
+            lambda: self.db.transact_write_items(TransactItems=actions), "ValidationException"
+        )
         message = response["Error"]["Message"]
-        self.assertTrue(message.startswith("1 validation error detected: Value '[com.amazonaws.dynamodb.v20120810.TransactWriteItem@"))
-        self.assertTrue(message.endswith("at 'transactItems' failed to satisfy constraint: Member must have length less than or equal to 100"))
+        self.assertTrue(
+            message.startswith(
+                "1 validation error detected: Value '[com.amazonaws.dynamodb.v20120810.TransactWriteItem@"
+            )
+        )
+        self.assertTrue(
+            message.endswith(
+                "at 'transactItems' failed to satisfy constraint: Member must have length less than or equal to 100"
+            )
+        )
         self.assertIsNone(self.item("p0"))
         self.db.transact_write_items(TransactItems=actions[:100])
         self.assertIsNotNone(self.item("p99"))
         gets = [{"Get": {"TableName": self.table, "Key": self.key(f"p{i}")}} for i in range(101)]
-        self.assert_error(lambda: self.db.transact_get_items(TransactItems=gets), "ValidationException")
-        self.assertEqual(len(self.db.transact_get_items(TransactItems=gets[:100])["Responses"]), 100)
+        self.assert_error(
+            lambda: self.db.transact_get_items(TransactItems=gets), "ValidationException"
+        )
+        self.assertEqual(
+            len(self.db.transact_get_items(TransactItems=gets[:100])["Responses"]), 100
+        )
         self.assertEqual(self.stats()["limit_refusals"], 2)
 
     def test_one_item_twice_in_a_transaction_is_refused(self):
         self.assert_error(
-            lambda: self.db.transact_write_items(TransactItems=[self.put("a"), self.put("b"), self.put("a")]),
+            lambda: self.db.transact_write_items(
+                TransactItems=[self.put("a"), self.put("b"), self.put("a")]
+            ),
             "ValidationException",
             "Transaction request cannot include multiple operations on one item",
         )
@@ -277,11 +330,20 @@ class EmulatorTest(unittest.TestCase):
         self.assertIsNone(self.item("big"))
         response = self.assert_error(
             lambda: self.db.transact_write_items(
-                TransactItems=[self.put("small"), {"Put": {"TableName": self.table, "Item": self.sized_item("big", 401 * 1024)}}]
+                TransactItems=[
+                    self.put("small"),
+                    {"Put": {"TableName": self.table, "Item": self.sized_item("big", 401 * 1024)}},
+                ]
             ),
             "TransactionCanceledException",
         )
-        self.assertEqual(self.reasons(response), [("None", None), ("ValidationError", "Item size has exceeded the maximum allowed size")])
+        self.assertEqual(
+            self.reasons(response),
+            [
+                ("None", None),
+                ("ValidationError", "Item size has exceeded the maximum allowed size"),
+            ],
+        )
         self.assertIsNone(self.item("small"))
         grow = {
             "TableName": self.table,
@@ -289,18 +351,31 @@ class EmulatorTest(unittest.TestCase):
             "UpdateExpression": "SET more = :more",
             "ExpressionAttributeValues": {":more": {"S": "y" * 2048}},
         }
-        self.assert_error(lambda: self.db.update_item(**grow), "ValidationException", "Item size to update has exceeded the maximum allowed size")
+        self.assert_error(
+            lambda: self.db.update_item(**grow),
+            "ValidationException",
+            "Item size to update has exceeded the maximum allowed size",
+        )
         self.assertNotIn("more", self.item("max"), "a refused update leaves the item as it was")
         self.assert_error(
-            lambda: self.db.batch_write_item(RequestItems={self.table: [{"PutRequest": {"Item": self.sized_item("big", 401 * 1024)}}]}),
+            lambda: self.db.batch_write_item(
+                RequestItems={
+                    self.table: [{"PutRequest": {"Item": self.sized_item("big", 401 * 1024)}}]
+                }
+            ),
             "ValidationException",
             "Item size has exceeded the maximum allowed size",
         )
         self.assertEqual(self.stats()["limit_refusals"], 4)
 
     def test_a_transaction_over_4_mb_is_refused(self):
-        actions = [{"Put": {"TableName": self.table, "Item": self.sized_item(f"p{i}", 390 * 1024)}} for i in range(11)]
-        self.assert_error(lambda: self.db.transact_write_items(TransactItems=actions), "ValidationException")
+        actions = [
+            {"Put": {"TableName": self.table, "Item": self.sized_item(f"p{i}", 390 * 1024)}}
+            for i in range(11)
+        ]
+        self.assert_error(
+            lambda: self.db.transact_write_items(TransactItems=actions), "ValidationException"
+        )
         self.assertIsNone(self.item("p0"))
         self.db.transact_write_items(TransactItems=actions[:10])
         self.assertIsNotNone(self.item("p9"))
@@ -309,7 +384,9 @@ class EmulatorTest(unittest.TestCase):
 
     def test_a_cancelled_transaction_leaves_every_item_as_it_was(self):
         self.db.put_item(TableName=self.table, Item={**self.key("stock"), "n": {"N": "1"}})
-        self.db.put_item(TableName=self.table, Item={**self.key("big"), "blob": {"S": "x" * 400000}})
+        self.db.put_item(
+            TableName=self.table, Item={**self.key("big"), "blob": {"S": "x" * 400000}}
+        )
         grow = {
             "Update": {
                 "TableName": self.table,
@@ -320,19 +397,27 @@ class EmulatorTest(unittest.TestCase):
         }
         # The update of "big" fails after "stock" and "new" were written: both are undone.
         response = self.assert_error(
-            lambda: self.db.transact_write_items(TransactItems=[self.decrement("stock"), self.put("new"), grow]),
+            lambda: self.db.transact_write_items(
+                TransactItems=[self.decrement("stock"), self.put("new"), grow]
+            ),
             "TransactionCanceledException",
         )
-        self.assertEqual([code for code, _ in self.reasons(response)], ["None", "None", "ValidationError"])
+        self.assertEqual(
+            [code for code, _ in self.reasons(response)], ["None", "None", "ValidationError"]
+        )
         self.assertEqual(self.item("stock")["n"], {"N": "1"})
         self.assertIsNone(self.item("new"))
         self.assertNotIn("more", self.item("big"))
         # A failed condition writes nothing either.
         response = self.assert_error(
-            lambda: self.db.transact_write_items(TransactItems=[self.put("new"), self.decrement("stock", at_least=2)]),
+            lambda: self.db.transact_write_items(
+                TransactItems=[self.put("new"), self.decrement("stock", at_least=2)]
+            ),
             "TransactionCanceledException",
         )
-        self.assertEqual([code for code, _ in self.reasons(response)], ["None", "ConditionalCheckFailed"])
+        self.assertEqual(
+            [code for code, _ in self.reasons(response)], ["None", "ConditionalCheckFailed"]
+        )
         self.assertIsNone(self.item("new"))
         self.assertEqual(self.stats()["transactions_cancelled_condition"], 1)
         # An update that cannot apply cancels the transaction too.
@@ -340,24 +425,38 @@ class EmulatorTest(unittest.TestCase):
         del unconditional_decrement["Update"]["ConditionExpression"]
         del unconditional_decrement["Update"]["ExpressionAttributeValues"][":least"]
         response = self.assert_error(
-            lambda: self.db.transact_write_items(TransactItems=[self.put("new"), unconditional_decrement]),
+            lambda: self.db.transact_write_items(
+                TransactItems=[self.put("new"), unconditional_decrement]
+            ),
             "TransactionCanceledException",
         )
         self.assertEqual(
             self.reasons(response),
-            [("None", None), ("ValidationError", "The provided expression refers to an attribute that does not exist in the item")],
+            [
+                ("None", None),
+                (
+                    "ValidationError",
+                    "The provided expression refers to an attribute that does not exist in the item",
+                ),
+            ],
         )
         self.assertIsNone(self.item("new"))
-        self.assertIsNone(self.item("absent"), "the item the update would have created is undone too")
+        self.assertIsNone(
+            self.item("absent"), "the item the update would have created is undone too"
+        )
 
     def test_a_committed_transaction_retried_with_its_token_takes_effect_once(self):
         self.db.put_item(TableName=self.table, Item={**self.key("stock"), "n": {"N": "5"}})
         token = str(uuid.uuid4())
         for _ in range(3):
-            self.db.transact_write_items(TransactItems=[self.decrement("stock")], ClientRequestToken=token)
+            self.db.transact_write_items(
+                TransactItems=[self.decrement("stock")], ClientRequestToken=token
+            )
         self.assertEqual(self.item("stock")["n"], {"N": "4"})
         self.assert_error(
-            lambda: self.db.transact_write_items(TransactItems=[self.decrement("stock", at_least=3)], ClientRequestToken=token),
+            lambda: self.db.transact_write_items(
+                TransactItems=[self.decrement("stock", at_least=3)], ClientRequestToken=token
+            ),
             "IdempotentParameterMismatchException",
         )
         self.assertEqual(self.stats()["idempotent_replays"], 2)
@@ -367,14 +466,31 @@ class EmulatorTest(unittest.TestCase):
             self.db.create_table(
                 TableName=table,
                 BillingMode="PAY_PER_REQUEST",
-                AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}, {"AttributeName": "sk", "AttributeType": "S"}],
-                KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+                AttributeDefinitions=[
+                    {"AttributeName": "pk", "AttributeType": "S"},
+                    {"AttributeName": "sk", "AttributeType": "S"},
+                ],
+                KeySchema=[
+                    {"AttributeName": "pk", "KeyType": "HASH"},
+                    {"AttributeName": "sk", "KeyType": "RANGE"},
+                ],
             )
             self.addCleanup(self.db.delete_table, TableName=table)
             # Holds off: this measures moto's work, not the configured hold.
             self.control(f"/_emulator/tables/{table}", {"conflicts": False})
             for start in range(0, items, 25):
-                puts = [{"PutRequest": {"Item": {"pk": {"S": f"p{i % 200}"}, "sk": {"S": str(i)}, "n": {"N": "1000"}}}} for i in range(start, min(items, start + 25))]
+                puts = [
+                    {
+                        "PutRequest": {
+                            "Item": {
+                                "pk": {"S": f"p{i % 200}"},
+                                "sk": {"S": str(i)},
+                                "n": {"N": "1000"},
+                            }
+                        }
+                    }
+                    for i in range(start, min(items, start + 25))
+                ]
                 self.db.batch_write_item(RequestItems={table: puts})
             self.db.put_item(TableName=table, Item=self.key("solo"))
             transactions, queries = [], []
@@ -382,10 +498,19 @@ class EmulatorTest(unittest.TestCase):
                 decrement = self.decrement("p1", "1")
                 decrement["Update"]["TableName"] = table
                 started = time.perf_counter()
-                self.db.transact_write_items(TransactItems=[decrement, {"Put": {"TableName": table, "Item": self.key("new", str(i))}}])
+                self.db.transact_write_items(
+                    TransactItems=[
+                        decrement,
+                        {"Put": {"TableName": table, "Item": self.key("new", str(i))}},
+                    ]
+                )
                 transactions.append((time.perf_counter() - started) * 1000)
                 started = time.perf_counter()
-                self.db.query(TableName=table, KeyConditionExpression="pk = :p", ExpressionAttributeValues={":p": {"S": "solo"}})
+                self.db.query(
+                    TableName=table,
+                    KeyConditionExpression="pk = :p",
+                    ExpressionAttributeValues={":p": {"S": "solo"}},
+                )
                 queries.append((time.perf_counter() - started) * 1000)
             return sorted(transactions)[10], sorted(queries)[10]
 
@@ -397,13 +522,20 @@ class EmulatorTest(unittest.TestCase):
             file=sys.stderr,
         )
         self.assertLess(large[0], 2 * small[0] + 5, "a transaction must not copy the table")
-        self.assertLess(large[1], 2 * small[1] + 5, "a query must read its partition, not the table")
+        self.assertLess(
+            large[1], 2 * small[1] + 5, "a query must read its partition, not the table"
+        )
 
     def test_a_missing_table_is_answered_as_dynamodb_answers_it(self):
         missing = "missing-" + self.table
-        self.assert_error(lambda: self.db.put_item(TableName=missing, Item=self.key("a")), "ResourceNotFoundException")
         self.assert_error(
-            lambda: self.db.transact_write_items(TransactItems=[{"Put": {"TableName": missing, "Item": self.key("a")}}]),
+            lambda: self.db.put_item(TableName=missing, Item=self.key("a")),
+            "ResourceNotFoundException",
+        )
+        self.assert_error(
+            lambda: self.db.transact_write_items(
+                TransactItems=[{"Put": {"TableName": missing, "Item": self.key("a")}}]
+            ),
             "ResourceNotFoundException",
         )
 
@@ -465,8 +597,13 @@ class EmulatorTest(unittest.TestCase):
     def test_64_clients_on_their_own_connections_get_no_connection_errors(self):
         clients_count, requests_each, budget_s = 64, 25, 45
         for i in range(4):
-            self.db.put_item(TableName=self.table, Item={**self.key(f"hot{i}"), "n": {"N": "100000"}})
-        clients = [self.client(max_pool_connections=1, connect_timeout=3.1, read_timeout=30) for _ in range(clients_count)]
+            self.db.put_item(
+                TableName=self.table, Item={**self.key(f"hot{i}"), "n": {"N": "100000"}}
+            )
+        clients = [
+            self.client(max_pool_connections=1, connect_timeout=3.1, read_timeout=30)
+            for _ in range(clients_count)
+        ]
         deadline = time.monotonic() + budget_s
         outcomes = {"committed": 0, "conflict": 0, "read": 0}
         lock = threading.Lock()
@@ -481,7 +618,12 @@ class EmulatorTest(unittest.TestCase):
                         client.get_item(TableName=self.table, Key=self.key(f"hot{i % 4}"))
                         outcome = "read"
                     else:
-                        client.transact_write_items(TransactItems=[self.decrement(f"hot{(number + i) % 4}"), self.put(f"c{number}", str(i))])
+                        client.transact_write_items(
+                            TransactItems=[
+                                self.decrement(f"hot{(number + i) % 4}"),
+                                self.put(f"c{number}", str(i)),
+                            ]
+                        )
                         outcome = "committed"
                 except botocore.exceptions.ClientError as e:
                     self.assertEqual(e.response["Error"]["Code"], "TransactionCanceledException")
@@ -500,7 +642,9 @@ class EmulatorTest(unittest.TestCase):
             f" {outcomes['committed']} committed, {outcomes['conflict']} conflicts, {outcomes['read']} reads",
             file=sys.stderr,
         )
-        self.assertEqual(total, clients_count * requests_each, "every request ran within the time budget")
+        self.assertEqual(
+            total, clients_count * requests_each, "every request ran within the time budget"
+        )
         self.assertGreater(outcomes["conflict"], 0, "four hot items under 64 clients must conflict")
         left = sum(100000 - int(self.item(f"hot{i}")["n"]["N"]) for i in range(4))
         self.assertEqual(left, outcomes["committed"], "each committed transaction decremented once")
