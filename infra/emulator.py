@@ -11,6 +11,8 @@ DynamoDB where stockroom depends on it.
 - Transactions roll back only the items they touched (moto copies whole tables).
 - ClientRequestToken makes a committed TransactWriteItems idempotent for 10 minutes.
 - SQS requests stay concurrent so that long polling does not stall the table.
+- HTTP/1.1 with keep-alive, a thread per connection and a 4096-deep accept queue, so
+  many clients at once neither reconnect per request nor time out connecting.
 
 Defaults come from the flags; a test overrides them for its own table at run time:
   POST /_emulator/tables/<table>  {"transaction_hold_ms": n, "partition_wcu": n,
