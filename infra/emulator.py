@@ -902,7 +902,13 @@ class Emulator:
                 if sum(sizes) > MAX_TRANSACTION_BYTES:
                     self.stats.add(table_names, "limit_refusals")
                     return validation_error(TRANSACTION_TOO_LARGE)
-                short = self.charge_writes(targets, sizes, settings, units_per_kb=2)
+                # Transactional writes cost two units per KB.
+                short = self.charge_transaction(
+                    [
+                        (self.partition(table, key), 2 * write_units(size), s.partition_wcu)
+                        for (_, _, table, key, _), size, s in zip(targets, sizes, settings)
+                    ]
+                )
                 if short:
                     self.stats.add(
                         [table_names[i] for i in short], "transactions_cancelled_throttle"
@@ -939,18 +945,18 @@ class Emulator:
             f" constraint: Member must have length less than or equal to {MAX_TRANSACTION_ACTIONS}"
         )
 
-    def charge_writes(self, targets, sizes, settings, units_per_kb):
-        """Positions of the actions whose partition is out of write units (none charged then)."""
+    def charge_transaction(self, charges):
+        """Charges a transaction's (partition, units, rate) per action, all or nothing:
+        returns the positions of the actions whose partition is short (none charged then)."""
         by_rate = {}
-        for index, ((_, _, table, key, _), size, s) in enumerate(zip(targets, sizes, settings)):
-            if s.partition_wcu > 0:
-                partition = self.partition(table, key)
-                charges, positions = by_rate.setdefault(s.partition_wcu, ({}, {}))
-                charges[partition] = charges.get(partition, 0) + units_per_kb * write_units(size)
+        for index, (partition, units, rate) in enumerate(charges):
+            if rate > 0:
+                totals, positions = by_rate.setdefault(rate, ({}, {}))
+                totals[partition] = totals.get(partition, 0) + units
                 positions.setdefault(partition, []).append(index)
         short = []
-        for rate, (charges, positions) in by_rate.items():
-            for partition in self.throughput.try_charge(charges, rate):
+        for rate, (totals, positions) in by_rate.items():
+            for partition in self.throughput.try_charge(totals, rate):
                 short.extend(positions[partition])
         return sorted(short)
 
@@ -1041,12 +1047,13 @@ class Emulator:
                 if sum(sizes) > MAX_TRANSACTION_BYTES:
                     self.stats.add(table_names, "limit_refusals")
                     return validation_error(TRANSACTION_TOO_LARGE)
-                short = []
-                for index, ((table, key, _), size, s) in enumerate(zip(targets, sizes, settings)):
-                    if self.throughput.try_charge(
-                        {self.partition(table, key): 2 * read_units(size, True)}, s.partition_rcu
-                    ):
-                        short.append(index)
+                # Transactional reads cost two units per 4 KB.
+                short = self.charge_transaction(
+                    [
+                        (self.partition(table, key), 2 * read_units(size, True), s.partition_rcu)
+                        for (table, key, _), size, s in zip(targets, sizes, settings)
+                    ]
+                )
                 if short:
                     self.stats.add(
                         [table_names[i] for i in short], "transactions_cancelled_throttle"

@@ -272,7 +272,13 @@ class EmulatorTest(unittest.TestCase):
         )
         self.assertEqual([i["pk"]["S"] for i in out["Responses"][self.table]], ["cold"])
         self.assertEqual(out["UnprocessedKeys"][self.table]["Keys"], [self.key("hot")])
-        self.assertEqual(self.stats()["read_throttles"], throttled + 1)
+        # A transactional read costs 2 units: the hot partition has none, the cold one does.
+        gets = [{"Get": {"TableName": self.table, "Key": self.key(pk)}} for pk in ("cold", "hot")]
+        response = self.assert_error(
+            lambda: self.db.transact_get_items(TransactItems=gets), "TransactionCanceledException"
+        )
+        self.assertEqual([code for code, _ in self.reasons(response)], ["None", "ThrottlingError"])
+        self.assertEqual(self.stats()["read_throttles"], throttled + 2)
 
     # --- limits ---
 
