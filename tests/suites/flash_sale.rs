@@ -387,3 +387,45 @@ async fn changing_the_shard_count_with_holds_outstanding_loses_nothing() {
     assert_eq!(levels(&app.stock("tea").await), (0, 88, 12, 100));
     app.cleanup().await;
 }
+
+#[tokio::test]
+async fn a_reservation_over_dynamodbs_hundred_actions_is_refused_as_too_large_and_holds_nothing() {
+    let app = TestApp::spawn().await;
+    // 25 skus with one unit on each of 8 shards: 5 units of each must come from 5 shards,
+    // 125 stock updates and the record in one transaction, which DynamoDB refuses.
+    let skus: Vec<String> = (0..25).map(|i| format!("thin-{i}")).collect();
+    for sku in &skus {
+        let put = app
+            .send(
+                "PUT",
+                &format!("/skus/{sku}"),
+                None,
+                Some(json!({"on_hand": 8, "shards": 8}).to_string()),
+            )
+            .await;
+        assert_eq!(put.status, 201, "{}", put.text);
+    }
+    let lines: Vec<(&str, u64)> = skus.iter().map(|s| (s.as_str(), 5)).collect();
+    let answer = app.reserve("too-wide", &lines).await;
+    assert_eq!(answer.status, 413, "{}", answer.text);
+    assert_eq!(answer.code(), "payload_too_large");
+    assert!(
+        answer.body["detail"]
+            .as_str()
+            .is_some_and(|d| !d.contains("Exception")),
+        "{}",
+        answer.text
+    );
+    let stats = app.emulator_stats().await;
+    assert!(
+        stats["limit_refusals"].as_u64() > Some(0),
+        "the emulator refused it: {stats}"
+    );
+    for sku in &skus {
+        assert_eq!(levels(&app.stock(sku).await), (8, 0, 0, 8));
+    }
+    // Narrower, it fits.
+    let answer = app.reserve("narrower", &lines[..10]).await;
+    assert_eq!(answer.status, 201, "{}", answer.text);
+    app.cleanup().await;
+}

@@ -21,40 +21,22 @@ use stockroom_local::{server, Emulator, Functions, TemplateResources};
 /// a transaction costs 2 (items up to 1 KB). Each shard has a partition key of its own.
 const AWS_RESERVATIONS_PER_SHARD: u64 = 1_000 / 2;
 
+/// Reservations per second on one hot sku through the local server, next to the
+/// emulator's raw rates in the same run. Traffic goes only to 127.0.0.1.
+#[derive(Debug, clap::Parser)]
 struct Options {
+    /// Concurrent clients per phase.
+    #[arg(long, default_value_t = 64)]
     clients: usize,
+    /// Seconds per phase at most.
+    #[arg(long, default_value_t = 10)]
     seconds: u64,
+    /// Requests per phase at most.
+    #[arg(long, default_value_t = 20_000)]
     max_requests: u64,
+    /// Shard counts of the hot sku, one reservation phase each.
+    #[arg(long, value_delimiter = ',', default_value = "1")]
     shards: Vec<u16>,
-}
-
-fn options() -> Result<Options, String> {
-    let mut o = Options {
-        clients: 64,
-        seconds: 10,
-        max_requests: 20_000,
-        shards: vec![1],
-    };
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    for pair in args.chunks(2) {
-        let [flag, value] = pair else {
-            return Err(format!("{} needs a value", pair[0]));
-        };
-        let bad = |_| format!("bad value for {flag}: {value}");
-        match flag.as_str() {
-            "--clients" => o.clients = value.parse().map_err(bad)?,
-            "--seconds" => o.seconds = value.parse().map_err(bad)?,
-            "--max-requests" => o.max_requests = value.parse().map_err(bad)?,
-            "--shards" => {
-                o.shards = value
-                    .split(',')
-                    .map(|s| s.parse().map_err(bad))
-                    .collect::<Result<_, _>>()?
-            }
-            _ => return Err(format!("unknown option {flag}")),
-        }
-    }
-    Ok(o)
 }
 
 /// What one load phase saw.
@@ -139,6 +121,33 @@ fn report(name: &str, phase: &Phase) {
     );
 }
 
+/// What the emulator counted on `table`: transactions attempted and committed,
+/// conflicts and throttles.
+async fn emulator_counts(http: &reqwest::Client, emulator: &str, table: &str) -> serde_json::Value {
+    let url = format!("{emulator}/_emulator/stats?table={table}");
+    match http.get(url).send().await {
+        Ok(answer) => answer.json().await.unwrap_or_default(),
+        Err(_) => serde_json::Value::Null,
+    }
+}
+
+/// Conflicts, throttles and retried transactions per successful operation.
+fn report_contention(stats: &serde_json::Value, successes: u64) {
+    let n = |f: &str| stats[f].as_u64().unwrap_or(0);
+    let per = |x: u64| x as f64 / successes.max(1) as f64;
+    let retries = n("transactions_attempted").saturating_sub(n("transactions_committed"));
+    println!(
+        "{:<44} conflicts {} ({:.2}/success)  throttles {} ({:.2}/success)  retried transactions {} ({:.2}/success)",
+        "  emulator saw",
+        n("transactions_cancelled_conflict") + n("single_write_conflicts"),
+        per(n("transactions_cancelled_conflict") + n("single_write_conflicts")),
+        n("write_throttles") + n("read_throttles"),
+        per(n("write_throttles") + n("read_throttles")),
+        retries,
+        per(retries),
+    );
+}
+
 async fn raw_reservation(dynamodb: &aws_sdk_dynamodb::Client, table: &str, n: u64) -> bool {
     use aws_sdk_dynamodb::types::{Put, TransactWriteItem, Update};
     let s = |v: &str| AttributeValue::S(v.to_owned());
@@ -173,13 +182,7 @@ async fn raw_reservation(dynamodb: &aws_sdk_dynamodb::Client, table: &str, n: u6
 
 #[tokio::main]
 async fn main() {
-    let o = match options() {
-        Ok(o) => o,
-        Err(e) => {
-            eprintln!("stockroom-bench: {e}");
-            std::process::exit(2);
-        }
-    };
+    let o = <Options as clap::Parser>::parse();
     let emulator = Emulator::start(0)
         .await
         .expect("start the emulator (run infra/venv first)");
@@ -254,9 +257,13 @@ async fn main() {
         "emulator: raw TransactWriteItems (2 items)",
         &raw_transaction,
     );
+    let http = reqwest::Client::new();
+    report_contention(
+        &emulator_counts(&http, &emulator.endpoint, &raw_table.table).await,
+        raw_transaction.ok,
+    );
     raw_table.delete(&dynamodb, &sqs).await;
 
-    let http = reqwest::Client::new();
     for shards in &o.shards {
         // A fresh table per phase: the emulator slows as a table grows.
         let resources = template
@@ -292,10 +299,10 @@ async fn main() {
             .expect("set stock");
         assert!(put.status().is_success(), "set stock: {}", put.status());
 
-        let http = http.clone();
+        let clients = http.clone();
         let url = format!("{base}/reservations");
         let phase = load(o.clients, o.seconds, o.max_requests, move |n| {
-            let http = http.clone();
+            let http = clients.clone();
             let url = url.clone();
             async move {
                 http.post(url)
@@ -310,6 +317,10 @@ async fn main() {
         report(
             &format!("local server: POST /reservations, {shards} shard(s)"),
             &phase,
+        );
+        report_contention(
+            &emulator_counts(&http, &emulator.endpoint, &resources.table).await,
+            phase.ok,
         );
         println!(
             "{:<44} {:>8.2}  (reservations per raw conditional write)",

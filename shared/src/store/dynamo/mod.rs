@@ -90,13 +90,6 @@ impl DynamoStore {
     /// its conditions make a second attempt of an applied write harmless.
     async fn transact(&self, items: Vec<TransactWriteItem>) -> Result<Transaction> {
         use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
-        if items.len() > MAX_TRANSACTION_ITEMS {
-            return Err(Error::TooLarge(format!(
-                "this request would change {} items, more than the {MAX_TRANSACTION_ITEMS} one \
-                 atomic write can hold; send fewer lines, or spread the stock over fewer shards",
-                items.len()
-            )));
-        }
         let count = items.len();
         match self
             .client
@@ -177,9 +170,6 @@ impl Transaction {
         }
     }
 }
-
-/// DynamoDB's limit of items in one transaction.
-const MAX_TRANSACTION_ITEMS: usize = 100;
 
 /// Errors that say "not now": the request may succeed if sent again after a pause.
 const BUSY_CODES: &[&str] = &[
