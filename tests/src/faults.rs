@@ -16,7 +16,7 @@
 //! sent it) and one for calls outside any invocation, so a run replays from its seed as
 //! far as the interleaving of concurrent requests allows.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -53,10 +53,10 @@ pub struct FaultPlan {
     pub server_error: f64,
     /// Per call: forwarded and applied, but the answer is lost.
     pub lost_response: f64,
-    /// Per invocation: the process dies right after one of its calls.
+    /// Per HTTP request or sweep: the process dies right after one of its calls.
     pub crash: f64,
-    /// Crash points of an HTTP invocation are drawn from `1..=http_crash_points`.
-    pub http_crash_points: usize,
+    /// Per SQS batch: reconcile dies right after one of its calls.
+    pub batch_crash: f64,
     /// Per received message: also delivered once more, later, in another batch.
     pub duplicate: f64,
     /// Per message reconcile handled: not deleted, so SQS delivers it again.
@@ -72,7 +72,7 @@ impl FaultPlan {
             server_error: 0.03,
             lost_response: 0.05,
             crash: 0.15,
-            http_crash_points: 5,
+            batch_crash: 0.3,
             duplicate: 0.2,
             redeliver: 0.1,
         }
@@ -88,6 +88,7 @@ pub struct FaultCounts {
     pub lost_timeouts: AtomicU64,
     pub lost_disconnects: AtomicU64,
     pub lost_500s: AtomicU64,
+    pub batches: AtomicU64,
     pub duplicates: AtomicU64,
     pub redeliveries: AtomicU64,
     pub shuffled_batches: AtomicU64,
@@ -122,7 +123,7 @@ impl FaultCounts {
             .collect();
         format!(
             "AWS calls forwarded {}; injected: throttles {}, 500s before the call {}, \
-             answers lost {} (timeouts {}, disconnects {}, 500s {}); SQS: duplicates {}, \
+             answers lost {} (timeouts {}, disconnects {}, 500s {}); SQS: batches {}, duplicates {}, \
              redeliveries {}, shuffled batches {}; crashes {}: {}",
             n(&self.calls),
             n(&self.throttles),
@@ -131,6 +132,7 @@ impl FaultCounts {
             n(&self.lost_timeouts),
             n(&self.lost_disconnects),
             n(&self.lost_500s),
+            n(&self.batches),
             n(&self.duplicates),
             n(&self.redeliveries),
             n(&self.shuffled_batches),
@@ -151,7 +153,7 @@ pub struct Crashed {
 struct Invocation {
     rng: Mutex<StdRng>,
     calls: AtomicUsize,
-    crash_at: Option<usize>,
+    crash_at: Option<CrashAt>,
     crashed: Notify,
     last_call: Mutex<String>,
 }
@@ -160,13 +162,63 @@ impl Invocation {
     /// Counts a call that reached the emulator; true when the process dies now.
     fn completed(&self, operation: &str) -> bool {
         let k = self.calls.fetch_add(1, Ordering::SeqCst) + 1;
-        if self.crash_at != Some(k) {
+        let due = match &self.crash_at {
+            Some(CrashAt::Call(n)) => k == *n,
+            Some(CrashAt::First(name)) => operation == *name,
+            None => false,
+        };
+        if !due {
             return false;
         }
         *self.last_call.lock().expect("last call") = operation.to_owned();
         self.crashed.notify_one();
         true
     }
+}
+
+/// Where an invocation dies.
+#[derive(Debug, Clone, Copy)]
+enum CrashAt {
+    /// Right after its k-th call.
+    Call(usize),
+    /// Right after its first call of this operation.
+    First(&'static str),
+}
+
+/// How many more invocations a crash point is given when one ends before reaching it.
+const REARMS: usize = 3;
+
+/// The crash points of one kind of invocation.
+#[derive(Debug, Default)]
+struct Dealer {
+    dealt: usize,
+    most_calls: usize,
+    /// Points that invocations ended before reaching, each with the tries it has left:
+    /// the next invocations of the kind get them, so each boundary is really crossed.
+    owed: Vec<(CrashAt, usize)>,
+}
+
+impl Dealer {
+    fn deal(&mut self, points: CrashPoints) -> (CrashAt, usize) {
+        self.dealt += 1;
+        let calls = points.calls.unwrap_or(self.most_calls).max(1);
+        let at = match points.every_other_after {
+            Some(operation) if self.dealt.is_multiple_of(2) => CrashAt::First(operation),
+            Some(_) => CrashAt::Call((self.dealt / 2) % calls + 1),
+            None => CrashAt::Call((self.dealt - 1) % calls + 1),
+        };
+        (at, REARMS)
+    }
+}
+
+/// Which crash points an invocation may get: the next of `1..=calls` for its kind,
+/// round and round (without `calls`, the most calls an invocation of its kind has made
+/// so far); with `every_other_after`, every other crash of the kind is instead right
+/// after its first call of that operation.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct CrashPoints {
+    pub calls: Option<usize>,
+    pub every_other_after: Option<&'static str>,
 }
 
 tokio::task_local! {
@@ -188,6 +240,9 @@ pub struct Faults {
     inner: SharedHttpClient,
     rng: Mutex<StdRng>,
     enabled: AtomicBool,
+    /// Per kind of invocation, the crash points dealt: they go round, so every step
+    /// boundary comes up.
+    crash_points: Mutex<HashMap<String, Dealer>>,
     pub counts: FaultCounts,
 }
 
@@ -212,7 +267,8 @@ impl Faults {
             plan,
             inner,
             rng: Mutex::new(StdRng::seed_from_u64(plan.seed)),
-            enabled: AtomicBool::new(true),
+            enabled: AtomicBool::new(false),
+            crash_points: Mutex::default(),
             counts: FaultCounts::default(),
         })
     }
@@ -221,7 +277,8 @@ impl Faults {
         &self.plan
     }
 
-    /// Faults on or off (off: calls pass through, nothing crashes, the pump is plain).
+    /// Faults on or off (off, as they start: calls pass through, nothing crashes, the
+    /// pump is plain).
     pub fn set_enabled(&self, on: bool) {
         self.enabled.store(on, Ordering::SeqCst);
     }
@@ -263,18 +320,28 @@ impl Faults {
         None
     }
 
-    /// Runs `handler` as one invocation of kind `kind`, seeded by `seed`, whose crash
-    /// point (if it draws one) is in `1..=crash_points`. A crash drops the handler.
+    /// Runs `handler` as one invocation of kind `kind`, seeded by `seed`, which dies
+    /// with probability `chance` at one of `points`. A crash drops the handler.
     pub async fn invoke<F: Future>(
         &self,
         kind: &str,
         seed: u64,
-        crash_points: usize,
+        chance: f64,
+        points: CrashPoints,
         handler: F,
     ) -> Result<F::Output, Crashed> {
         let mut rng = StdRng::seed_from_u64(seed ^ self.plan.seed);
-        let crash_at = (self.enabled() && crash_points > 0 && rng.random_bool(self.plan.crash))
-            .then(|| rng.random_range(1..=crash_points));
+        let armed = if self.enabled() {
+            let mut kinds = self.crash_points.lock().expect("crash points");
+            let dealer = kinds.entry(kind.to_owned()).or_default();
+            match dealer.owed.pop() {
+                Some(owed) => Some(owed),
+                None => rng.random_bool(chance).then(|| dealer.deal(points)),
+            }
+        } else {
+            None
+        };
+        let crash_at = armed.map(|(at, _)| at);
         let invocation = Arc::new(Invocation {
             rng: Mutex::new(rng),
             calls: AtomicUsize::new(0),
@@ -298,7 +365,16 @@ impl Faults {
                     .or_default() += 1;
                 Err(Crashed { k, last_call })
             }
-            output = &mut running => Ok(output),
+            output = &mut running => {
+                let calls = invocation.calls.load(Ordering::SeqCst);
+                let mut kinds = self.crash_points.lock().expect("crash points");
+                let dealer = kinds.entry(kind.to_owned()).or_default();
+                dealer.most_calls = dealer.most_calls.max(calls);
+                if let Some((at, tries @ 1..)) = armed {
+                    dealer.owed.push((at, tries - 1));
+                }
+                Ok(output)
+            }
         }
     }
 
@@ -317,12 +393,12 @@ impl Faults {
                     .and_then(|v| v.split_once(' '))
                     .and_then(|(kind, seed)| Some((kind.to_owned(), seed.parse().ok()?)));
                 let (kind, seed) = named.unwrap_or_else(|| ("unnamed".into(), faults.next_seed()));
-                let points = faults.plan.http_crash_points;
                 let served = faults
                     .invoke(
                         &kind,
                         seed,
-                        points,
+                        faults.plan.crash,
+                        CrashPoints::default(),
                         stockroom_local::server::serve_one(&functions, req),
                     )
                     .await;
@@ -385,11 +461,18 @@ impl Faults {
         if batch.records.is_empty() {
             return Ok(0);
         }
-        let crash_points = 4 * batch.records.len();
+        self.counts.batches.fetch_add(1, Ordering::SeqCst);
+        // Each message is a read and a transaction: any boundary between them, and
+        // often just after a command was applied, before any message is deleted.
+        let crash_points = CrashPoints {
+            calls: Some(2 * batch.records.len()),
+            every_other_after: Some("TransactWriteItems"),
+        };
         let outcome = self
             .invoke(
                 "reconcile",
                 rng.random(),
+                self.plan.batch_crash,
                 crash_points,
                 functions.reconcile().apply_batch(batch),
             )
@@ -614,7 +697,7 @@ mod tests {
             server_error: 0.0,
             lost_response: 0.0,
             crash: 0.0,
-            http_crash_points: 0,
+            batch_crash: 0.0,
             duplicate: 0.0,
             redeliver: 0.0,
         }
@@ -625,6 +708,7 @@ mod tests {
         let reached = emulator.0.clone();
         let inner = http_client_fn(move |_, _| SharedHttpConnector::new(emulator.clone()));
         let faults = Faults::over(plan, inner);
+        faults.set_enabled(true);
         let config = aws_sdk_dynamodb::Config::builder()
             .behavior_version(BehaviorVersion::latest())
             .region(Region::new("us-east-1"))
@@ -715,7 +799,16 @@ mod tests {
             reached.store(0, Ordering::SeqCst);
             after.store(0, Ordering::SeqCst);
             let crashed = faults
-                .invoke("test", seed, 5, handler(after.clone()))
+                .invoke(
+                    "test",
+                    seed,
+                    1.0,
+                    CrashPoints {
+                        calls: Some(5),
+                        every_other_after: None,
+                    },
+                    handler(after.clone()),
+                )
                 .await
                 .expect_err("every invocation crashes");
             assert_eq!(crashed.last_call, "GetItem");
@@ -734,8 +827,21 @@ mod tests {
         assert_eq!(seen, (1..=5).collect(), "every crash point came up");
         assert_eq!(faults.counts.crash_total(), 40);
 
-        let beyond = faults.invoke("test", 7, 0, handler(after.clone())).await;
-        assert!(beyond.is_ok(), "no crash points, no crash");
+        after.store(0, Ordering::SeqCst);
+        let spared = faults
+            .invoke(
+                "test",
+                7,
+                0.0,
+                CrashPoints {
+                    calls: Some(5),
+                    every_other_after: None,
+                },
+                handler(after.clone()),
+            )
+            .await;
+        assert!(spared.is_ok(), "no chance, no crash");
+        assert_eq!(after.load(Ordering::SeqCst), 5);
     }
 
     #[tokio::test]

@@ -24,7 +24,7 @@ use futures::future::join_all;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde_json::{json, Value};
-use stockroom_tests::faults::{FaultPlan, Faults, INVOCATION_HEADER};
+use stockroom_tests::faults::{CrashPoints, FaultPlan, Faults, INVOCATION_HEADER};
 use stockroom_tests::{Options, TestApp};
 
 /// `(sku, shards, opening stock)`: a few hot skus, some split into shards.
@@ -36,7 +36,7 @@ const SKUS: [(&str, u64, u64); 4] = [
 ];
 const CLIENTS: usize = 32;
 /// The size `./infra/test` runs (about a minute on 2 cores).
-const DEFAULT_OPERATIONS: usize = 800;
+const DEFAULT_OPERATIONS: usize = 1000;
 /// Tries per request, the first included.
 const TRIES: u32 = 8;
 /// API Gateway gives up on an integration after 30 s.
@@ -44,8 +44,13 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 /// The clock moves on by up to 2 minutes every this many operations.
 const TICK_EVERY: usize = 40;
 /// Bounds on the whole run, whatever its size.
-const RUN_LIMIT: Duration = Duration::from_secs(1800);
+/// How long the clients may take: a minute plus half a second an operation.
+fn run_limit(operations: usize) -> Duration {
+    Duration::from_secs(60) + Duration::from_millis(500) * operations as u32
+}
 const DRAIN_LIMIT: Duration = Duration::from_secs(120);
+/// The schedule's period while the clients run.
+const SWEEP_EVERY: Duration = Duration::from_secs(3);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 enum Kind {
@@ -144,6 +149,9 @@ struct Run {
     next_op: AtomicUsize,
     pool: Mutex<Pool>,
     tries: Mutex<Tries>,
+    /// Requests, batches and sweeps under way, with when they started: shown while a
+    /// run is slow.
+    in_flight: Mutex<BTreeMap<String, Instant>>,
 }
 
 impl Run {
@@ -166,34 +174,16 @@ impl Run {
                 let cap = 25u64 << attempt.min(5);
                 tokio::time::sleep(Duration::from_millis(rng.random_range(0..=cap))).await;
             }
-            let mut request = self
-                .app
-                .http
-                .request(method.clone(), format!("{}{}", self.app.base, path))
-                .timeout(REQUEST_TIMEOUT)
-                .header(INVOCATION_HEADER, format!("{kind} {}", rng.random::<u64>()));
-            if let Some(key) = key {
-                request = request.header("Idempotency-Key", key);
-            }
-            if let Some(body) = body {
-                request = request
-                    .header("content-type", "application/json")
-                    .body(body.to_string());
-            }
-            let (status, body) = match request.send().await {
-                Ok(response) => {
-                    let status = response.status().as_u16();
-                    match response.text().await {
-                        Ok(text) => (status, text),
-                        Err(e) => {
-                            last = format!("reading the answer: {e}");
-                            self.count("transport error");
-                            continue;
-                        }
-                    }
-                }
+            let name = format!("{kind} {} {path} {key:?} try {attempt}", method.as_str());
+            self.started(&name);
+            let answer = self
+                .try_once(rng, kind, method.clone(), path, key, body)
+                .await;
+            self.finished(&name);
+            let (status, body) = match answer {
+                Ok(answer) => answer,
                 Err(e) => {
-                    last = format!("sending: {e}");
+                    last = e;
                     self.count("transport error");
                     continue;
                 }
@@ -220,6 +210,39 @@ impl Run {
         Outcome::Unknown(last)
     }
 
+    /// One try: the status and body, or why there is none.
+    async fn try_once(
+        &self,
+        rng: &mut StdRng,
+        kind: &str,
+        method: reqwest::Method,
+        path: &str,
+        key: Option<&str>,
+        body: Option<&Value>,
+    ) -> Result<(u16, String), String> {
+        let mut request = self
+            .app
+            .http
+            .request(method, format!("{}{}", self.app.base, path))
+            .timeout(REQUEST_TIMEOUT)
+            .header(INVOCATION_HEADER, format!("{kind} {}", rng.random::<u64>()));
+        if let Some(key) = key {
+            request = request.header("Idempotency-Key", key);
+        }
+        if let Some(body) = body {
+            request = request
+                .header("content-type", "application/json")
+                .body(body.to_string());
+        }
+        let response = request.send().await.map_err(|e| format!("sending: {e}"))?;
+        let status = response.status().as_u16();
+        let text = response
+            .text()
+            .await
+            .map_err(|e| format!("reading the answer: {e}"))?;
+        Ok((status, text))
+    }
+
     fn count(&self, answer: &str) {
         *self
             .tries
@@ -240,13 +263,17 @@ impl Run {
             if i >= self.operations {
                 return ops;
             }
-            if i % TICK_EVERY == 0 {
+            if i.is_multiple_of(TICK_EVERY) {
                 self.app.clock.advance(rng.random_range(0..120));
             }
+            let key = format!("k{i}-c{n}");
             let kind = Kind::pick(&mut rng);
-            if let Some(op) = self.operation(&mut rng, kind, format!("k{i}-c{n}")).await {
-                ops.push(op);
-            }
+            let op = match self.operation(&mut rng, kind, key.clone()).await {
+                Some(op) => Some(op),
+                // Nothing held or ordered yet to act on: reserve instead.
+                None => self.operation(&mut rng, Kind::Reserve, key).await,
+            };
+            ops.extend(op);
         }
     }
 
@@ -405,28 +432,82 @@ impl Run {
 
     /// Lambda's event source and schedule while the clients run, both under faults.
     async fn background(&self, stop: &AtomicBool) {
-        let delivered = Mutex::new(Vec::new());
-        let mut last_sweep = Instant::now();
-        let mut rng = StdRng::seed_from_u64(self.seed.rotate_left(17));
-        while !stop.load(Ordering::SeqCst) {
-            let received = self
-                .faults
-                .pump_once(
-                    &self.app.functions,
-                    &self.app.sqs,
-                    self.app.queue_url(),
-                    &delivered,
-                )
-                .await
-                .expect("the event source receives");
-            if last_sweep.elapsed() > Duration::from_secs(3) {
-                last_sweep = Instant::now();
+        let pump = async {
+            let delivered = Mutex::new(Vec::new());
+            while !stop.load(Ordering::SeqCst) {
+                self.started("event source batch");
+                let received = self
+                    .faults
+                    .pump_once(
+                        &self.app.functions,
+                        &self.app.sqs,
+                        self.app.queue_url(),
+                        &delivered,
+                    )
+                    .await
+                    .expect("the event source receives");
+                self.finished("event source batch");
+                if received == 0 {
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            }
+        };
+        let schedule = async {
+            let mut rng = StdRng::seed_from_u64(self.seed.rotate_left(17));
+            while !stop.load(Ordering::SeqCst) {
+                tokio::time::sleep(SWEEP_EVERY).await;
                 let sweep = self.app.functions.reconcile().sweep();
-                let _ = self.faults.invoke("sweep", rng.random(), 40, sweep).await;
+                // A sweep's outcome is checked after the run, by the last one.
+                let chance = self.faults.plan().crash;
+                self.started("scheduled sweep");
+                let _ = self
+                    .faults
+                    .invoke("sweep", rng.random(), chance, CrashPoints::default(), sweep)
+                    .await;
+                self.finished("scheduled sweep");
             }
-            if received == 0 {
-                tokio::time::sleep(Duration::from_millis(100)).await;
+        };
+        tokio::join!(pump, schedule);
+    }
+
+    fn started(&self, what: &str) {
+        self.in_flight
+            .lock()
+            .unwrap()
+            .insert(what.to_owned(), Instant::now());
+    }
+
+    fn finished(&self, what: &str) {
+        self.in_flight.lock().unwrap().remove(what);
+    }
+
+    /// Every 30 s until `stop`: how far the clients are and what has waited longest.
+    async fn watch(&self, stop: &AtomicBool) {
+        let started = Instant::now();
+        for second in 1.. {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            if stop.load(Ordering::SeqCst) {
+                return;
             }
+            if second % 30 != 0 {
+                continue;
+            }
+            let in_flight = self.in_flight.lock().unwrap();
+            let mut oldest: Vec<(&String, &Instant)> = in_flight.iter().collect();
+            oldest.sort_by_key(|(_, since)| **since);
+            let oldest: Vec<String> = oldest
+                .iter()
+                .take(3)
+                .map(|(what, since)| format!("{what} for {:.0?}", since.elapsed()))
+                .collect();
+            eprintln!(
+                "chaos: {:.0?}: {} of {} operations started, {} under way; longest: {}",
+                started.elapsed(),
+                self.next_op.load(Ordering::SeqCst).min(self.operations),
+                self.operations,
+                in_flight.len(),
+                oldest.join("; ")
+            );
         }
     }
 
@@ -928,7 +1009,6 @@ async fn every_fault_at_once_leaves_every_effect_exactly_once() {
     })
     .await;
     let faults = app.faults.clone().expect("faults");
-    faults.set_enabled(false);
     for (sku, shards, stock) in SKUS {
         let body = json!({"on_hand": stock, "shards": shards}).to_string();
         let created = app
@@ -945,6 +1025,7 @@ async fn every_fault_at_once_leaves_every_effect_exactly_once() {
         next_op: AtomicUsize::new(0),
         pool: Mutex::default(),
         tries: Mutex::default(),
+        in_flight: Mutex::default(),
     };
 
     let stop = AtomicBool::new(false);
@@ -957,11 +1038,22 @@ async fn every_fault_at_once_leaves_every_effect_exactly_once() {
         stop.store(true, Ordering::SeqCst);
         ops
     };
-    let (ops, ()) = tokio::time::timeout(RUN_LIMIT, async {
-        tokio::join!(clients, run.background(&stop))
+    let limit = run_limit(operations);
+    let (ops, (), ()) = tokio::time::timeout(limit, async {
+        tokio::join!(clients, run.background(&stop), run.watch(&stop))
     })
     .await
-    .expect("the clients finish within the run's limit");
+    .unwrap_or_else(|_| {
+        panic!(
+            "seed {seed}: the clients did not finish in {limit:?}; under way: {:?}",
+            run.in_flight
+                .lock()
+                .unwrap()
+                .keys()
+                .take(10)
+                .collect::<Vec<_>>()
+        )
+    });
     let client_time = started.elapsed();
 
     // Whatever the chaos left in the queue, under faults still; then calm: every hold
@@ -978,10 +1070,7 @@ async fn every_fault_at_once_leaves_every_effect_exactly_once() {
     if !summary.drift.is_empty() || !summary.errors.is_empty() {
         problems.push(format!("the sweep's audit: {summary:?}"));
     }
-    if dead_letters > 0 {
-        problems.push(format!("{dead_letters} messages in the dead-letter queue"));
-    }
-    let tries = run.tries.lock().unwrap();
+    let tries = std::mem::take(&mut *run.tries.lock().unwrap());
     problems.extend(tries.internal_errors.iter().map(|e| format!("500: {e}")));
 
     // The report.
@@ -1013,6 +1102,7 @@ async fn every_fault_at_once_leaves_every_effect_exactly_once() {
     eprintln!(
         "  afterwards: {drained_under_faults} messages drained under faults, {drained} calm, \
          sweep expired {} holds and re-sent {} commands, {drained_after_sweep} drained after it; \
+         {dead_letters} messages dead-lettered (their commands stay PENDING for the sweep); \
          {} items in the table",
         summary.holds_expired,
         summary.commands_resent,
@@ -1043,8 +1133,8 @@ async fn every_fault_at_once_leaves_every_effect_exactly_once() {
         "no refund died between its transaction and its send: {crashes:?}"
     );
     assert!(
-        crashes.keys().any(|(kind, _, _)| kind == "reconcile"),
-        "reconcile never died mid-batch: {crashes:?}"
+        crashed_between("reconcile", "TransactWriteItems"),
+        "reconcile never died between applying a command and its message's deletion: {crashes:?}"
     );
     assert!(
         faults.counts.duplicates.load(Ordering::SeqCst) > 0,
@@ -1073,6 +1163,88 @@ async fn every_fault_at_once_leaves_every_effect_exactly_once() {
         problems.len(),
         problems[0]
     );
-    drop(tries);
     run.app.cleanup().await;
+}
+
+/// The books check on a table written by hand: straight books pass, and each kind of
+/// double effect is caught.
+#[test]
+fn the_books_check_finds_second_effects() {
+    let item = |fields: &[(&str, &str)], numbers: &[(&str, i64)]| -> Item {
+        let mut item: Item = fields
+            .iter()
+            .map(|(k, v)| (k.to_string(), AttributeValue::S(v.to_string())))
+            .collect();
+        for (k, v) in numbers {
+            item.insert(k.to_string(), AttributeValue::N(v.to_string()));
+        }
+        item
+    };
+    let shard = |available, sold| {
+        item(
+            &[("entity", "stock"), ("pk", "SKU#tea#000")],
+            &[("available", available), ("reserved", 0), ("sold", sold)],
+        )
+    };
+    let adjustment = |reason: &str, delta| {
+        item(
+            &[
+                ("entity", "adjustment"),
+                ("pk", "SKU#tea"),
+                ("reason", reason),
+            ],
+            &[("delta", delta)],
+        )
+    };
+    let books = vec![
+        item(&[("entity", "sku"), ("sku", "tea")], &[("on_hand", 10)]),
+        shard(6, 4),
+        adjustment("opening stock", 8),
+        adjustment("chaos k1-c0", 2),
+        item(
+            &[
+                ("entity", "order"),
+                ("order_id", "ord_1"),
+                ("allocations", r#"[{"sku":"tea","shard":0,"quantity":4}]"#),
+                ("lines", r#"[{"sku":"tea","quantity":4,"refunded":0}]"#),
+            ],
+            &[],
+        ),
+    ];
+    let adjusted = Op {
+        kind: Kind::Adjustment,
+        key: "k1-c0".into(),
+        lines: Vec::new(),
+        target: "tea".into(),
+        delta: 2,
+        outcome: Outcome::Done(200, Value::Null),
+    };
+    let ordered = Op {
+        kind: Kind::OneShotOrder,
+        key: "k2-c0".into(),
+        lines: vec![("tea".into(), 4)],
+        target: String::new(),
+        delta: 0,
+        outcome: Outcome::Done(201, json!({"order_id": "ord_1"})),
+    };
+    let ops = [adjusted, ordered];
+    assert_eq!(check_books(&books, &ops), Vec::<String>::new());
+
+    let mut sold_twice = books.clone();
+    sold_twice[1] = shard(2, 8);
+    assert!(!check_books(&sold_twice, &ops).is_empty());
+
+    let mut adjusted_twice = books.clone();
+    adjusted_twice.push(adjustment("chaos k1-c0", 2));
+    assert!(!check_books(&adjusted_twice, &ops).is_empty());
+
+    let mut restocked_unrecorded = books.clone();
+    restocked_unrecorded[1] = shard(8, 2);
+    assert!(!check_books(&restocked_unrecorded, &ops).is_empty());
+
+    let lost = &books[..4];
+    assert!(
+        !check_books(lost, &ops).is_empty(),
+        "a success missing from the table"
+    );
 }
