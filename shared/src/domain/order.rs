@@ -34,8 +34,10 @@ impl OrderLine {
         }
     }
 
+    /// Units still refundable; a stored line that says more was refunded than ordered
+    /// has none left rather than failing every read of its order.
     pub fn left(&self) -> u64 {
-        u64::from(self.quantity.get()) - self.refunded
+        u64::from(self.quantity.get()).saturating_sub(self.refunded)
     }
 }
 
