@@ -515,8 +515,9 @@ fn mutate(mut v: Value, mutations: &[Mutation]) -> Value {
         let mut all = Vec::new();
         places(&v, Vec::new(), &mut all);
         match m {
-            Mutation::Replace(i, new) => {
-                if let Some(slot) = at(&mut v, i.get::<Vec<Step>>(&all)) {
+            // The whole body is replaced by `body`'s other choices; here, a member.
+            Mutation::Replace(i, new) if all.len() > 1 => {
+                if let Some(slot) = at(&mut v, i.get::<Vec<Step>>(&all[1..])) {
                     *slot = new.clone();
                 }
             }
@@ -539,6 +540,7 @@ fn mutate(mut v: Value, mutations: &[Mutation]) -> Value {
                     map.insert(key.clone(), new.clone());
                 }
             }
+            Mutation::Replace(..) => {}
         }
     }
     v
