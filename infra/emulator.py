@@ -894,35 +894,36 @@ class Emulator:
             hold_ms = max((s.transaction_hold_ms for s in settings if s.conflicts), default=0)
             if hold_ms:
                 time.sleep(hold_ms / 1000)
-            with self.moto_lock:
-                sizes = [
-                    item_size(op["Item"]) if op_type == "Put" else self.current_size(table, key)
-                    for op_type, op, table, key, _ in targets
+        finally:
+            # The hold is the configured window, not the wait for moto's lock, so that
+            # conflict rates do not grow with the emulator's load. Applying under the lock
+            # serializes the transaction whatever happens meanwhile.
+            self.holds.release_transaction([item for item in held if item is not None])
+        with self.moto_lock:
+            sizes = [
+                item_size(op["Item"]) if op_type == "Put" else self.current_size(table, key)
+                for op_type, op, table, key, _ in targets
+            ]
+            if sum(sizes) > MAX_TRANSACTION_BYTES:
+                self.stats.add(table_names, "limit_refusals")
+                return validation_error(TRANSACTION_TOO_LARGE)
+            # Transactional writes cost two units per KB.
+            short = self.charge_transaction(
+                [
+                    (self.partition(table, key), 2 * write_units(size), s.partition_wcu)
+                    for (_, _, table, key, _), size, s in zip(targets, sizes, settings)
                 ]
-                if sum(sizes) > MAX_TRANSACTION_BYTES:
-                    self.stats.add(table_names, "limit_refusals")
-                    return validation_error(TRANSACTION_TOO_LARGE)
-                # Transactional writes cost two units per KB.
-                short = self.charge_transaction(
+            )
+            if short:
+                self.stats.add([table_names[i] for i in short], "transactions_cancelled_throttle")
+                self.stats.add([table_names[i] for i in short], "write_throttles")
+                return cancellation(
                     [
-                        (self.partition(table, key), 2 * write_units(size), s.partition_wcu)
-                        for (_, _, table, key, _), size, s in zip(targets, sizes, settings)
+                        throttle_reason(targets[i][2]) if i in short else (None, None)
+                        for i in range(len(targets))
                     ]
                 )
-                if short:
-                    self.stats.add(
-                        [table_names[i] for i in short], "transactions_cancelled_throttle"
-                    )
-                    self.stats.add([table_names[i] for i in short], "write_throttles")
-                    return cancellation(
-                        [
-                            throttle_reason(targets[i][2]) if i in short else (None, None)
-                            for i in range(len(targets))
-                        ]
-                    )
-                response = self.call_moto(environ, body)
-        finally:
-            self.holds.release_transaction([item for item in held if item is not None])
+            response = self.call_moto(environ, body)
         self.count_transaction(response, table_names)
         return response
 
@@ -1031,43 +1032,39 @@ class Emulator:
             hold_ms = max((s.transaction_hold_ms for s in settings if s.conflicts), default=0)
             if hold_ms:
                 time.sleep(hold_ms / 1000)
-            with self.moto_lock:
-                spoiled = [i for i, item in enumerate(held) if item in read.conflicted]
-                if spoiled:
-                    self.stats.add(
-                        [table_names[i] for i in spoiled], "transactions_cancelled_conflict"
-                    )
-                    return cancellation(
-                        [
-                            (("TransactionConflict", CONFLICT) if i in spoiled else (None, None))
-                            for i in range(len(targets))
-                        ]
-                    )
-                sizes = [self.current_size(table, key) for table, key, _ in targets]
-                if sum(sizes) > MAX_TRANSACTION_BYTES:
-                    self.stats.add(table_names, "limit_refusals")
-                    return validation_error(TRANSACTION_TOO_LARGE)
-                # Transactional reads cost two units per 4 KB.
-                short = self.charge_transaction(
-                    [
-                        (self.partition(table, key), 2 * read_units(size, True), s.partition_rcu)
-                        for (table, key, _), size, s in zip(targets, sizes, settings)
-                    ]
-                )
-                if short:
-                    self.stats.add(
-                        [table_names[i] for i in short], "transactions_cancelled_throttle"
-                    )
-                    self.stats.add([table_names[i] for i in short], "read_throttles")
-                    return cancellation(
-                        [
-                            throttle_reason(targets[i][0]) if i in short else (None, None)
-                            for i in range(len(targets))
-                        ]
-                    )
-                response = self.call_moto(environ, body)
         finally:
             self.holds.release_read(read)
+        with self.moto_lock:
+            spoiled = [i for i, item in enumerate(held) if item in read.conflicted]
+            if spoiled:
+                self.stats.add([table_names[i] for i in spoiled], "transactions_cancelled_conflict")
+                return cancellation(
+                    [
+                        (("TransactionConflict", CONFLICT) if i in spoiled else (None, None))
+                        for i in range(len(targets))
+                    ]
+                )
+            sizes = [self.current_size(table, key) for table, key, _ in targets]
+            if sum(sizes) > MAX_TRANSACTION_BYTES:
+                self.stats.add(table_names, "limit_refusals")
+                return validation_error(TRANSACTION_TOO_LARGE)
+            # Transactional reads cost two units per 4 KB.
+            short = self.charge_transaction(
+                [
+                    (self.partition(table, key), 2 * read_units(size, True), s.partition_rcu)
+                    for (table, key, _), size, s in zip(targets, sizes, settings)
+                ]
+            )
+            if short:
+                self.stats.add([table_names[i] for i in short], "transactions_cancelled_throttle")
+                self.stats.add([table_names[i] for i in short], "read_throttles")
+                return cancellation(
+                    [
+                        throttle_reason(targets[i][0]) if i in short else (None, None)
+                        for i in range(len(targets))
+                    ]
+                )
+            response = self.call_moto(environ, body)
         if error_type(response) is None:
             self.stats.add(table_names, "transactions_committed")
         return response
@@ -1083,11 +1080,12 @@ class Emulator:
             key = request["Key"]
         settings = self.settings(table.name)
         item = self.item_id(table, key)
-        if settings.conflicts and not self.holds.claim_single_write(item):
-            self.stats.add([table.name], "single_write_conflicts")
-            return dynamodb_error("TransactionConflictException", CONFLICT)
-        try:
-            with self.moto_lock:
+        with self.moto_lock:
+            # A single write holds its item while it applies.
+            if settings.conflicts and not self.holds.claim_single_write(item):
+                self.stats.add([table.name], "single_write_conflicts")
+                return dynamodb_error("TransactionConflictException", CONFLICT)
+            try:
                 if settings.partition_wcu > 0:
                     size = (
                         item_size(request["Item"])
@@ -1100,9 +1098,9 @@ class Emulator:
                         self.stats.add([table.name], "write_throttles")
                         return throttle_error(table, "Write")
                 response = self.call_moto(environ, body)
-        finally:
-            if settings.conflicts:
-                self.holds.release_single_write(item)
+            finally:
+                if settings.conflicts:
+                    self.holds.release_single_write(item)
         if (
             error_type(response) == "ValidationException"
             and ITEM_UPDATE_TOO_LARGE.encode() in response[2]
