@@ -2,9 +2,10 @@
 DynamoDB where stockroom depends on it.
 
 - Optimistic concurrency: a transaction holds the items it touches for a while
-  (--transaction-hold-ms) without blocking anyone; another transaction touching a held
-  item is cancelled with a `TransactionConflict` reason, a single write on it fails with
-  `TransactionConflictException`. Moto's state is still mutated under one lock.
+  (--transaction-hold-ms) before it commits, without blocking anyone; another transaction
+  touching a held item is cancelled with a `TransactionConflict` reason, a single write on
+  it fails with `TransactionConflictException`. Moto's state is still changed under one
+  lock, which serializes what the holds let through.
 - Per-partition throughput (token buckets of read and write units per partition key).
 - DynamoDB's limits and error messages: 100 actions and 4 MB per transaction, 400 KB per
   item, one item once per transaction.
