@@ -20,6 +20,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use aws_lambda_events::sqs::{SqsEvent, SqsMessage};
 use aws_sdk_sqs::types::MessageSystemAttributeName;
@@ -94,6 +95,8 @@ pub struct FaultCounts {
     pub shuffled_batches: AtomicU64,
     /// Crashes by invocation kind, crash point k and the call that was the last.
     crashes: Mutex<BTreeMap<(String, usize, String), u64>>,
+    /// Invocations stopped at their timeout, by kind.
+    timeouts: Mutex<BTreeMap<String, u64>>,
 }
 
 impl FaultCounts {
@@ -124,7 +127,7 @@ impl FaultCounts {
         format!(
             "AWS calls forwarded {}; injected: throttles {}, 500s before the call {}, \
              answers lost {} (timeouts {}, disconnects {}, 500s {}); SQS: batches {}, duplicates {}, \
-             redeliveries {}, shuffled batches {}; crashes {}: {}",
+             redeliveries {}, shuffled batches {}; stopped at their timeout: {:?}; crashes {}: {}",
             n(&self.calls),
             n(&self.throttles),
             n(&self.server_errors),
@@ -136,17 +139,25 @@ impl FaultCounts {
             n(&self.duplicates),
             n(&self.redeliveries),
             n(&self.shuffled_batches),
+            self.timeouts.lock().expect("timeouts"),
             self.crash_total(),
             crashes.join("; ")
         )
     }
 }
 
-/// An invocation that did not finish: its process died after call `k`, `last_call`.
+/// The template's `Timeout` of the API functions (Globals) and of reconcile: Lambda
+/// stops an invocation that runs longer.
+pub const API_FUNCTION_TIMEOUT: Duration = Duration::from_secs(10);
+pub const RECONCILE_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// An invocation that did not finish.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Crashed {
-    pub k: usize,
-    pub last_call: String,
+pub enum Died {
+    /// Its process died right after call `k`, `last_call`.
+    Crashed { k: usize, last_call: String },
+    /// Lambda stopped it at its timeout.
+    TimedOut,
 }
 
 /// One running invocation: its faults' generator, its calls so far and where it dies.
@@ -321,15 +332,17 @@ impl Faults {
     }
 
     /// Runs `handler` as one invocation of kind `kind`, seeded by `seed`, which dies
-    /// with probability `chance` at one of `points`. A crash drops the handler.
+    /// with probability `chance` at one of `points`, or when it runs past `timeout`.
+    /// Either drops the handler.
     pub async fn invoke<F: Future>(
         &self,
         kind: &str,
         seed: u64,
         chance: f64,
         points: CrashPoints,
+        timeout: Duration,
         handler: F,
-    ) -> Result<F::Output, Crashed> {
+    ) -> Result<F::Output, Died> {
         let mut rng = StdRng::seed_from_u64(seed ^ self.plan.seed);
         let armed = if self.enabled() {
             let mut kinds = self.crash_points.lock().expect("crash points");
@@ -363,7 +376,17 @@ impl Faults {
                     .expect("crash counts")
                     .entry((kind.to_owned(), k, last_call.clone()))
                     .or_default() += 1;
-                Err(Crashed { k, last_call })
+                Err(Died::Crashed { k, last_call })
+            }
+            () = tokio::time::sleep(timeout) => {
+                *self
+                    .counts
+                    .timeouts
+                    .lock()
+                    .expect("timeouts")
+                    .entry(kind.to_owned())
+                    .or_default() += 1;
+                Err(Died::TimedOut)
             }
             output = &mut running => {
                 let calls = invocation.calls.load(Ordering::SeqCst);
@@ -399,6 +422,7 @@ impl Faults {
                         seed,
                         faults.plan.crash,
                         CrashPoints::default(),
+                        API_FUNCTION_TIMEOUT,
                         stockroom_local::server::serve_one(&functions, req),
                     )
                     .await;
@@ -474,6 +498,7 @@ impl Faults {
                 rng.random(),
                 self.plan.batch_crash,
                 crash_points,
+                RECONCILE_TIMEOUT,
                 functions.reconcile().apply_batch(batch),
             )
             .await;
@@ -672,7 +697,6 @@ mod tests {
     use aws_sdk_dynamodb::config::retry::RetryConfig;
     use aws_sdk_dynamodb::config::{BehaviorVersion, Credentials, Region};
     use aws_smithy_runtime_api::client::http::http_client_fn;
-    use std::time::Duration;
 
     /// A stand-in for the emulator: counts the calls that reach it, answers `{}`.
     #[derive(Debug, Clone, Default)]
@@ -798,7 +822,7 @@ mod tests {
         for seed in 0..40 {
             reached.store(0, Ordering::SeqCst);
             after.store(0, Ordering::SeqCst);
-            let crashed = faults
+            let died = faults
                 .invoke(
                     "test",
                     seed,
@@ -807,22 +831,26 @@ mod tests {
                         calls: Some(5),
                         every_other_after: None,
                     },
+                    Duration::from_secs(5),
                     handler(after.clone()),
                 )
                 .await
                 .expect_err("every invocation crashes");
-            assert_eq!(crashed.last_call, "GetItem");
+            let Died::Crashed { k, last_call } = died else {
+                panic!("{died:?}");
+            };
+            assert_eq!(last_call, "GetItem");
             assert_eq!(
                 reached.load(Ordering::SeqCst),
-                crashed.k,
+                k,
                 "call k reached the emulator"
             );
             assert_eq!(
                 after.load(Ordering::SeqCst),
-                crashed.k - 1,
+                k - 1,
                 "its answer was never seen"
             );
-            seen.insert(crashed.k);
+            seen.insert(k);
         }
         assert_eq!(seen, (1..=5).collect(), "every crash point came up");
         assert_eq!(faults.counts.crash_total(), 40);
@@ -837,11 +865,32 @@ mod tests {
                     calls: Some(5),
                     every_other_after: None,
                 },
+                Duration::from_secs(5),
                 handler(after.clone()),
             )
             .await;
         assert!(spared.is_ok(), "no chance, no crash");
         assert_eq!(after.load(Ordering::SeqCst), 5);
+    }
+
+    #[tokio::test]
+    async fn an_invocation_past_its_timeout_is_stopped() {
+        let (faults, _, _) = setup(quiet(4));
+        let finished = Arc::new(AtomicBool::new(false));
+        let slow = {
+            let finished = finished.clone();
+            async move {
+                tokio::time::sleep(Duration::from_secs(60)).await;
+                finished.store(true, Ordering::SeqCst);
+            }
+        };
+        let points = CrashPoints::default();
+        let stopped = faults
+            .invoke("slow", 1, 0.0, points, Duration::from_millis(20), slow)
+            .await;
+        assert_eq!(stopped, Err(Died::TimedOut));
+        assert!(!finished.load(Ordering::SeqCst));
+        assert!(faults.counts.report().contains(r#""slow": 1"#));
     }
 
     #[tokio::test]

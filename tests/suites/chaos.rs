@@ -19,12 +19,15 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use aws_lambda_events::sqs::SqsMessage;
 use aws_sdk_dynamodb::types::AttributeValue;
 use futures::future::join_all;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde_json::{json, Value};
-use stockroom_tests::faults::{CrashPoints, FaultPlan, Faults, INVOCATION_HEADER};
+use stockroom_tests::faults::{
+    CrashPoints, FaultPlan, Faults, INVOCATION_HEADER, RECONCILE_TIMEOUT,
+};
 use stockroom_tests::{Options, TestApp};
 
 /// `(sku, shards, opening stock)`: a few hot skus, some split into shards.
@@ -49,6 +52,8 @@ fn run_limit(operations: usize) -> Duration {
     Duration::from_secs(60) + Duration::from_millis(500) * operations as u32
 }
 const DRAIN_LIMIT: Duration = Duration::from_secs(120);
+/// An event source batch: reconcile's timeout, and time to receive and delete.
+const BATCH_LIMIT: Duration = Duration::from_secs(60);
 /// The schedule's period while the clients run.
 const SWEEP_EVERY: Duration = Duration::from_secs(3);
 
@@ -436,16 +441,7 @@ impl Run {
             let delivered = Mutex::new(Vec::new());
             while !stop.load(Ordering::SeqCst) {
                 self.started("event source batch");
-                let received = self
-                    .faults
-                    .pump_once(
-                        &self.app.functions,
-                        &self.app.sqs,
-                        self.app.queue_url(),
-                        &delivered,
-                    )
-                    .await
-                    .expect("the event source receives");
+                let received = self.pump_once(&delivered).await;
                 self.finished("event source batch");
                 if received == 0 {
                     tokio::time::sleep(Duration::from_millis(100)).await;
@@ -462,7 +458,14 @@ impl Run {
                 self.started("scheduled sweep");
                 let _ = self
                     .faults
-                    .invoke("sweep", rng.random(), chance, CrashPoints::default(), sweep)
+                    .invoke(
+                        "sweep",
+                        rng.random(),
+                        chance,
+                        CrashPoints::default(),
+                        RECONCILE_TIMEOUT,
+                        sweep,
+                    )
                     .await;
                 self.finished("scheduled sweep");
             }
@@ -511,22 +514,28 @@ impl Run {
         }
     }
 
+    /// One batch of the event source; one that does not end in time fails the run
+    /// (reconcile itself stops at its timeout: the event source's own calls hung).
+    async fn pump_once(&self, delivered: &Mutex<Vec<SqsMessage>>) -> usize {
+        let batch = self.faults.pump_once(
+            &self.app.functions,
+            &self.app.sqs,
+            self.app.queue_url(),
+            delivered,
+        );
+        match tokio::time::timeout(BATCH_LIMIT, batch).await {
+            Ok(received) => received.expect("the event source receives"),
+            Err(_) => panic!("seed {}: an event source batch hung", self.seed),
+        }
+    }
+
     /// Pumps until nothing is left in the queue, visible or not, or the limit passes.
     async fn drain(&self) -> usize {
         let started = Instant::now();
         let delivered = Mutex::new(Vec::new());
         let mut total = 0;
         while started.elapsed() < DRAIN_LIMIT {
-            let received = self
-                .faults
-                .pump_once(
-                    &self.app.functions,
-                    &self.app.sqs,
-                    self.app.queue_url(),
-                    &delivered,
-                )
-                .await
-                .expect("the event source receives");
+            let received = self.pump_once(&delivered).await;
             total += received;
             if received == 0 {
                 if self.queue_depth(self.app.queue_url()).await == 0 {
