@@ -9,7 +9,9 @@
 //! adjustments and no counter is negative; every shard's `sold` and `reserved` are
 //! what the orders, applied restocks and held reservations say, so no effect happened
 //! twice; every answer a client saw succeed is in the table once, as asked; every
-//! refund with restock put its units back once; the sweep's audit is clean.
+//! refund with restock put its units back once; the sweep's audit is clean. Every stock
+//! view a client was shown during the run added up, with no counter below 0, and no
+//! request was answered 500.
 //!
 //! `STOCKROOM_CHAOS_SEED` replays a run (it prints its seed); `STOCKROOM_CHAOS_OPS`
 //! sets its size.
@@ -137,6 +139,8 @@ struct Tries {
     retries: u64,
     /// 500s are never a fault's fair answer: each is a finding.
     internal_errors: Vec<String>,
+    /// Stock views answered with a counter below 0 or not adding up.
+    bad_views: Vec<String>,
 }
 
 #[derive(Default)]
@@ -205,6 +209,17 @@ impl Run {
             if status >= 500 || code == "request_in_progress" {
                 last = format!("{status}: {body}");
                 continue;
+            }
+            if status < 300 && value.get("on_hand").is_some() {
+                let n = |field: &str| value[field].as_i64().unwrap_or(-1);
+                let counters = [n("available"), n("reserved"), n("sold")];
+                if counters.iter().any(|c| *c < 0) || n("on_hand") != counters.iter().sum::<i64>() {
+                    self.tries
+                        .lock()
+                        .unwrap()
+                        .bad_views
+                        .push(format!("{path}: {value}"));
+                }
             }
             return if status < 300 {
                 Outcome::Done(status, value)
@@ -1081,6 +1096,7 @@ async fn every_fault_at_once_leaves_every_effect_exactly_once() {
     }
     let tries = std::mem::take(&mut *run.tries.lock().unwrap());
     problems.extend(tries.internal_errors.iter().map(|e| format!("500: {e}")));
+    problems.extend(tries.bad_views.iter().map(|v| format!("a stock view: {v}")));
 
     // The report.
     let mut outcomes: BTreeMap<(&str, String), usize> = BTreeMap::new();
