@@ -35,7 +35,11 @@ def start_emulator(*flags):
         process.kill()
         raise RuntimeError(f"the emulator did not start: {line}{process.stdout.read()}")
     # Keep draining its output so a traceback cannot block it on a full pipe.
-    threading.Thread(target=process.stdout.read, daemon=True).start()
+    def drain():
+        with process.stdout:
+            process.stdout.read()
+
+    threading.Thread(target=drain, daemon=True).start()
     return process, f"http://127.0.0.1:{line.split()[-1]}"
 
 
@@ -654,6 +658,27 @@ class EmulatorTest(unittest.TestCase):
         self.assertGreater(outcomes["conflict"], 0, "four hot items under 64 clients must conflict")
         left = sum(100000 - int(self.item(f"hot{i}")["n"]["N"]) for i in range(4))
         self.assertEqual(left, outcomes["committed"], "each committed transaction decremented once")
+
+
+class FlagsTest(unittest.TestCase):
+    def test_flags_set_every_tables_defaults(self):
+        process, endpoint = start_emulator(
+            "--conflicts", "off", "--transaction-hold-ms", "25", "--partition-wcu", "1000"
+        )
+        self.addCleanup(process.wait)
+        self.addCleanup(process.kill)
+        with urllib.request.urlopen(f"{endpoint}/_emulator/tables/any", timeout=5) as response:
+            settings = json.loads(response.read())
+        self.assertEqual(
+            settings,
+            {
+                "table": "any",
+                "transaction_hold_ms": 25,
+                "partition_wcu": 1000,
+                "partition_rcu": 0,
+                "conflicts": False,
+            },
+        )
 
 
 if __name__ == "__main__":
