@@ -34,6 +34,7 @@ def start_emulator(*flags):
     if not line.startswith("listening on "):
         process.kill()
         raise RuntimeError(f"the emulator did not start: {line}{process.stdout.read()}")
+
     # Keep draining its output so a traceback cannot block it on a full pipe.
     def drain():
         with process.stdout:
@@ -215,9 +216,10 @@ class EmulatorTest(unittest.TestCase):
     def test_with_conflicts_off_overlapping_transactions_both_commit(self):
         self.configure(transaction_hold_ms=400, conflicts=False)
         self.db.put_item(TableName=self.table, Item={**self.key("hot"), "n": {"N": "5"}})
+        other = self.client()
         started = time.monotonic()
         first = self.in_background(
-            lambda: self.client().transact_write_items(TransactItems=[self.decrement("hot")])
+            lambda: other.transact_write_items(TransactItems=[self.decrement("hot")])
         )
         time.sleep(0.05)
         self.db.transact_write_items(TransactItems=[self.decrement("hot")])
@@ -228,21 +230,21 @@ class EmulatorTest(unittest.TestCase):
     # --- throughput ---
 
     def test_a_partition_beyond_its_write_units_is_throttled_and_others_are_not(self):
-        self.configure(partition_wcu=5)
-        outcomes = []
-        for i in range(20):
+        self.configure(partition_wcu=2)
+        started, outcomes = time.monotonic(), []
+        for i in range(50):
             try:
-                self.db.put_item(TableName=self.table, Item={**self.key("hot", str(i))})
+                self.db.put_item(TableName=self.table, Item=self.key("hot", str(i)))
                 outcomes.append("ok")
             except botocore.exceptions.ClientError as e:
                 self.assertEqual(e.response["Error"]["Code"], "ThrottlingException")
                 self.assertTrue(e.response["Error"]["Message"].startswith(ON_DEMAND_THROTTLE_START))
                 outcomes.append("throttled")
-        self.assertGreater(outcomes.count("throttled"), 0, outcomes)
-        self.assertLessEqual(outcomes.count("ok"), 8, "about 5 units in a second, one per write")
-        # Another partition key has its own units.
-        self.db.put_item(TableName=self.table, Item=self.key("cold"))
-        # A transaction costs 2 units per item: the hot partition has none left.
+                break
+        elapsed = time.monotonic() - started
+        self.assertEqual(outcomes[-1], "throttled", outcomes)
+        self.assertLessEqual(outcomes.count("ok"), 2 + 2 * elapsed + 1, "2 units a second")
+        # A transaction costs 2 units per item: the hot partition has not got them back yet.
         response = self.assert_error(
             lambda: self.db.transact_write_items(
                 TransactItems=[self.put("cold", "2"), self.put("hot", "x")]
@@ -250,24 +252,28 @@ class EmulatorTest(unittest.TestCase):
             "TransactionCanceledException",
         )
         self.assertEqual([code for code, _ in self.reasons(response)], ["None", "ThrottlingError"])
+        # Another partition key has its own units.
+        self.db.put_item(TableName=self.table, Item=self.key("cold"))
         time.sleep(1.1)
         self.db.put_item(TableName=self.table, Item=self.key("hot", "later"))
         stats = self.stats()
-        self.assertGreaterEqual(stats["write_throttles"], outcomes.count("throttled") + 1)
-        self.assertEqual(stats["transactions_cancelled_throttle"], 1)
+        self.assertEqual(
+            (stats["write_throttles"], stats["transactions_cancelled_throttle"]), (2, 1)
+        )
 
     def test_a_partition_beyond_its_read_units_is_throttled(self):
         self.configure(partition_rcu=3)
         for pk in ("hot", "cold"):
             self.db.put_item(TableName=self.table, Item=self.key(pk))
-        throttled = 0
-        for _ in range(10):
+        for reads in range(1, 51):
             try:
                 self.item("hot")
             except botocore.exceptions.ClientError as e:
                 self.assertEqual(e.response["Error"]["Code"], "ThrottlingException")
-                throttled += 1
-        self.assertGreater(throttled, 0)
+                break
+        else:
+            self.fail("50 consistent reads at 3 units a second were never throttled")
+        self.assertGreater(reads, 3)
         # BatchGetItem hands back the hot key unprocessed and reads the cold one.
         out = self.db.batch_get_item(
             RequestItems={
@@ -282,7 +288,7 @@ class EmulatorTest(unittest.TestCase):
             lambda: self.db.transact_get_items(TransactItems=gets), "TransactionCanceledException"
         )
         self.assertEqual([code for code, _ in self.reasons(response)], ["None", "ThrottlingError"])
-        self.assertEqual(self.stats()["read_throttles"], throttled + 2)
+        self.assertEqual(self.stats()["read_throttles"], 3)
 
     # --- limits ---
 
@@ -531,9 +537,9 @@ class EmulatorTest(unittest.TestCase):
             f" query of one partition: {small[1]:.1f} ms, {large[1]:.1f} ms",
             file=sys.stderr,
         )
-        self.assertLess(large[0], 2 * small[0] + 5, "a transaction must not copy the table")
+        self.assertLess(large[0], 3 * small[0] + 10, "a transaction must not copy the table")
         self.assertLess(
-            large[1], 2 * small[1] + 5, "a query must read its partition, not the table"
+            large[1], 3 * small[1] + 10, "a query must read its partition, not the table"
         )
 
     def test_a_missing_table_is_answered_as_dynamodb_answers_it(self):
