@@ -1,4 +1,4 @@
-//! The DynamoDB/SQS emulator (`infra/emulator.py`, moto under one lock for DynamoDB).
+//! The DynamoDB/SQS emulator (`infra/emulator.py`: moto, behaving like DynamoDB where stockroom depends on it).
 
 use std::path::Path;
 use std::process::Stdio;
