@@ -40,7 +40,7 @@ const SKUS: [(&str, u64, u64); 4] = [
     ("cool", 1, 150),
 ];
 const CLIENTS: usize = 32;
-/// The size `./infra/test` runs (about a minute on 2 cores).
+/// The size `./infra/test` runs (30 to 50 s on 2 cores on its own).
 const DEFAULT_OPERATIONS: usize = 1000;
 /// Tries per request, the first included.
 const TRIES: u32 = 8;
@@ -48,16 +48,17 @@ const TRIES: u32 = 8;
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 /// The clock moves on by up to 2 minutes every this many operations.
 const TICK_EVERY: usize = 40;
-/// Bounds on the whole run, whatever its size.
-/// How long the clients may take: a minute plus half a second an operation.
-fn run_limit(operations: usize) -> Duration {
-    Duration::from_secs(60) + Duration::from_millis(500) * operations as u32
-}
+/// How long draining the queue may take.
 const DRAIN_LIMIT: Duration = Duration::from_secs(120);
 /// An event source batch: reconcile's timeout, and time to receive and delete.
 const BATCH_LIMIT: Duration = Duration::from_secs(60);
 /// The schedule's period while the clients run.
 const SWEEP_EVERY: Duration = Duration::from_secs(3);
+
+/// How long the clients may take: a minute plus half a second an operation.
+fn run_limit(operations: usize) -> Duration {
+    Duration::from_secs(60) + Duration::from_millis(500) * operations as u32
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 enum Kind {
