@@ -215,8 +215,8 @@ fn invalid_item(message: &str) -> Error {
 /// 4 MB or 100 actions per transaction).
 fn is_size_limit(message: &str) -> bool {
     [
-        "size has exceeded",
-        "exceeds the maximum",
+        "has exceeded the maximum allowed size",
+        "cannot be larger than",
         "must have length less than or equal to 100",
     ]
     .iter()
@@ -246,5 +246,55 @@ where
             ),
             retryable: false,
         },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dynamodbs_size_refusals_are_the_requests_fault_and_not_retried() {
+        for message in [
+            "Item size has exceeded the maximum allowed size",
+            "Item size to update has exceeded the maximum allowed size",
+            "Transaction request cannot be larger than 4 MB",
+            "1 validation error detected: Value '[...]' at 'transactItems' failed to satisfy \
+             constraint: Member must have length less than or equal to 100",
+        ] {
+            let e = invalid_item(message);
+            assert!(matches!(e, Error::TooLarge(_)), "{message}: {e:?}");
+            assert_eq!(e.problem().status, 413);
+            assert!(!e.to_string().contains("Item size"), "{e}");
+        }
+        let other = invalid_item("The provided key element does not match the schema");
+        assert!(matches!(
+            other,
+            Error::Store {
+                retryable: false,
+                ..
+            }
+        ));
+        assert_eq!(other.problem().status, 500);
+    }
+
+    #[test]
+    fn busy_and_conflicting_cancellations_are_told_apart_from_failed_conditions() {
+        assert_eq!(Cancel::from_code(Some("None")), Cancel::Fine);
+        assert_eq!(Cancel::from_code(None), Cancel::Fine);
+        assert_eq!(
+            Cancel::from_code(Some("ConditionalCheckFailed")),
+            Cancel::ConditionFailed
+        );
+        assert_eq!(
+            Cancel::from_code(Some("TransactionConflict")),
+            Cancel::Conflict
+        );
+        assert_eq!(Cancel::from_code(Some("ThrottlingError")), Cancel::Busy);
+        assert_eq!(
+            Cancel::from_code(Some("ProvisionedThroughputExceeded")),
+            Cancel::Busy
+        );
+        assert_eq!(Cancel::from_code(Some("Whatever")), Cancel::Other);
     }
 }
