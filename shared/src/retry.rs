@@ -56,7 +56,7 @@ impl Backoff {
     /// first. False when the budget or the attempt limit is spent: give up without waiting.
     pub async fn next_attempt(&mut self) -> bool {
         let jitter = rand::rng().random_range(0.0..=1.0);
-        match self.next_delay(jitter) {
+        match self.next_delay(jitter, self.started.elapsed()) {
             Some(Duration::ZERO) => true,
             Some(delay) => {
                 tokio::time::sleep(delay).await;
@@ -66,14 +66,15 @@ impl Backoff {
         }
     }
 
-    /// The wait before the next attempt for a jitter fraction in `0..=1`, or None.
-    fn next_delay(&mut self, jitter: f64) -> Option<Duration> {
+    /// The wait before the next attempt for a jitter fraction in `0..=1`, `elapsed`
+    /// since the first, or None.
+    fn next_delay(&mut self, jitter: f64, elapsed: Duration) -> Option<Duration> {
         if self.attempts == 0 {
             self.attempts = 1;
             return Some(Duration::ZERO);
         }
         let delay = Self::ceiling(self.attempts).mul_f64(jitter.clamp(0.0, 1.0));
-        let fits = self.started.elapsed() + delay < self.budget;
+        let fits = elapsed + delay < self.budget;
         if self.attempts >= MAX_ATTEMPTS || !fits {
             return None;
         }
@@ -99,32 +100,43 @@ mod tests {
     #[test]
     fn the_first_attempt_is_free_then_the_delay_is_the_ceiling_scaled_by_the_jitter() {
         let mut b = Backoff::default();
-        assert_eq!(b.next_delay(1.0), Some(Duration::ZERO));
+        let now = Duration::ZERO;
+        assert_eq!(b.next_delay(1.0, now), Some(Duration::ZERO));
         assert_eq!(b.failures(), 0);
-        assert_eq!(b.next_delay(1.0), Some(BASE));
-        assert_eq!(b.next_delay(0.5), Some(BASE));
-        assert_eq!(b.next_delay(0.0), Some(Duration::ZERO));
-        assert_eq!(b.next_delay(1.0), Some(BASE * 8));
+        assert_eq!(b.next_delay(1.0, now), Some(BASE));
+        assert_eq!(b.next_delay(0.5, now), Some(BASE));
+        assert_eq!(b.next_delay(0.0, now), Some(Duration::ZERO));
+        assert_eq!(b.next_delay(1.0, now), Some(BASE * 8));
         assert_eq!(b.failures(), 4);
     }
 
     #[test]
     fn a_spent_budget_stops_the_retries() {
+        let start = Duration::ZERO;
         let mut b = Backoff::with_budget(Duration::ZERO);
-        assert_eq!(b.next_delay(0.0), Some(Duration::ZERO));
-        assert_eq!(b.next_delay(0.0), None);
+        assert_eq!(b.next_delay(0.0, start), Some(Duration::ZERO));
+        assert_eq!(b.next_delay(0.0, start), None);
         let mut b = Backoff::with_budget(Duration::from_millis(30));
-        assert_eq!(b.next_delay(1.0), Some(Duration::ZERO));
+        assert_eq!(b.next_delay(1.0, start), Some(Duration::ZERO));
         // 20 ms fits in 30 ms; the next ceiling (40 ms) does not.
-        assert_eq!(b.next_delay(1.0), Some(BASE));
-        assert_eq!(b.next_delay(1.0), None);
+        assert_eq!(b.next_delay(1.0, start), Some(BASE));
+        assert_eq!(b.next_delay(1.0, start), None);
         assert_eq!(b.failures(), 1);
+        // A wait that would end exactly at the budget is not taken.
+        let mut b = Backoff::with_budget(BASE * 3);
+        assert_eq!(b.next_delay(1.0, start), Some(Duration::ZERO));
+        assert_eq!(b.next_delay(1.0, BASE * 2), None);
+        let mut b = Backoff::with_budget(BASE * 3);
+        assert_eq!(b.next_delay(1.0, start), Some(Duration::ZERO));
+        assert_eq!(b.next_delay(1.0, BASE), Some(BASE));
     }
 
     #[test]
     fn the_attempt_limit_stops_quick_failures() {
         let mut b = Backoff::with_budget(Duration::from_secs(3600));
-        let allowed = (0..200).take_while(|_| b.next_delay(0.0).is_some()).count();
+        let allowed = (0..200)
+            .take_while(|_| b.next_delay(0.0, Duration::ZERO).is_some())
+            .count();
         assert_eq!(allowed as u32, MAX_ATTEMPTS);
     }
 

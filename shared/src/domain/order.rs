@@ -108,7 +108,7 @@ impl Order {
             None => self
                 .lines
                 .iter()
-                .filter(|l| l.left() > 0)
+                // A line with nothing left has no quantity: it drops out here.
                 .filter_map(|l| {
                     Quantity::new(l.left()).ok().map(|quantity| Line {
                         sku: l.sku.clone(),
@@ -276,6 +276,65 @@ mod tests {
             .unwrap()
             .restock
             .is_empty());
+    }
+
+    #[test]
+    fn a_refund_that_fits_one_shard_restocks_only_that_shard() {
+        let plan = order()
+            .plan_refund(Some(&lines(&[("tea", 3)])), true)
+            .unwrap();
+        let takes: Vec<_> = plan.restock.iter().map(|a| a.take).collect();
+        assert_eq!(
+            takes,
+            vec![Take {
+                shard: 0,
+                quantity: 3
+            }]
+        );
+    }
+
+    proptest::proptest! {
+        /// However an order's units were spread over shards and however it is refunded
+        /// piece by piece, each refund restocks exactly its quantity, and no shard gets
+        /// back more than it gave.
+        #[test]
+        fn refunds_restock_exactly_what_they_refund(
+            takes in proptest::collection::vec(1u64..6, 1..5),
+            pieces in proptest::collection::vec(1u64..6, 1..8),
+        ) {
+            let total: u64 = takes.iter().sum();
+            let mut o = order();
+            o.lines = vec![OrderLine {
+                sku: sku("tea"),
+                quantity: Quantity::new(total).unwrap(),
+                refunded: 0,
+            }];
+            o.allocations = takes
+                .iter()
+                .enumerate()
+                .map(|(shard, &quantity)| Allocation {
+                    sku: sku("tea"),
+                    take: Take { shard: shard as u16, quantity },
+                })
+                .collect();
+            let mut back = vec![0u64; takes.len()];
+            for piece in pieces {
+                let Ok(plan) = o.plan_refund(Some(&lines(&[("tea", piece)])), true) else {
+                    proptest::prop_assert!(piece > o.lines[0].left());
+                    continue;
+                };
+                let restocked: u64 = plan.restock.iter().map(|a| a.take.quantity).sum();
+                proptest::prop_assert_eq!(restocked, piece);
+                for a in &plan.restock {
+                    back[usize::from(a.take.shard)] += a.take.quantity;
+                }
+                o.lines = plan.order_lines;
+            }
+            for (given, taken) in back.iter().zip(&takes) {
+                proptest::prop_assert!(given <= taken);
+            }
+            proptest::prop_assert_eq!(back.iter().sum::<u64>(), o.lines[0].refunded);
+        }
     }
 
     #[test]

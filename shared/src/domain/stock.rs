@@ -122,6 +122,39 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
+    #[test]
+    fn levels_sum_every_counter_of_every_shard() {
+        let shards = [
+            ShardStock {
+                shard: 0,
+                available: 1,
+                reserved: 20,
+                sold: 300,
+            },
+            ShardStock {
+                shard: 1,
+                available: 4000,
+                reserved: 50_000,
+                sold: 600_000,
+            },
+        ];
+        let at = Timestamp::parse("2026-01-01T00:00:00Z").unwrap();
+        let active = ShardCount::new(7).unwrap();
+        let levels = StockLevels::sum(Sku::parse("tea").unwrap(), &shards, active, at);
+        assert_eq!(
+            (levels.available, levels.reserved, levels.sold),
+            (4001, 50_020, 600_300)
+        );
+        assert_eq!(levels.on_hand, 654_321);
+        assert_eq!((levels.shards, active.get()), (7, 7));
+    }
+
+    #[test]
+    fn counters_are_named_as_stored() {
+        let names = [Counter::Available, Counter::Reserved, Counter::Sold].map(Counter::name);
+        assert_eq!(names, ["available", "reserved", "sold"]);
+    }
+
     fn shards(available: &[u64]) -> Vec<ShardStock> {
         available
             .iter()
