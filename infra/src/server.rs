@@ -233,20 +233,7 @@ pub async fn pump_once(
         return Ok(0);
     }
     let mut batch = SqsEvent::default();
-    for m in &messages {
-        let mut record = SqsMessage::default();
-        record.message_id = m.message_id.clone();
-        record.receipt_handle = m.receipt_handle.clone();
-        record.body = m.body.clone();
-        record.event_source = Some("aws:sqs".into());
-        record.attributes = m
-            .attributes
-            .iter()
-            .flatten()
-            .map(|(k, v)| (k.as_str().to_owned(), v.clone()))
-            .collect();
-        batch.records.push(record);
-    }
+    batch.records = messages.iter().map(sqs_record).collect();
     let response = functions.reconcile.apply_batch(batch).await;
     for m in &messages {
         let failed = response
@@ -262,6 +249,22 @@ pub async fn pump_once(
         }
     }
     Ok(messages.len())
+}
+
+/// A received message as Lambda puts it in an SQS event.
+pub fn sqs_record(m: &aws_sdk_sqs::types::Message) -> SqsMessage {
+    let mut record = SqsMessage::default();
+    record.message_id = m.message_id.clone();
+    record.receipt_handle = m.receipt_handle.clone();
+    record.body = m.body.clone();
+    record.event_source = Some("aws:sqs".into());
+    record.attributes = m
+        .attributes
+        .iter()
+        .flatten()
+        .map(|(k, v)| (k.as_str().to_owned(), v.clone()))
+        .collect();
+    record
 }
 
 /// Feeds the compensation queue to reconcile until the task is dropped.

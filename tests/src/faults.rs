@@ -36,7 +36,7 @@ use aws_smithy_types::body::SdkBody;
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
-use stockroom_local::Functions;
+use stockroom_local::{server, Functions};
 use tokio::sync::Notify;
 
 /// The header a test client sets to name its invocation and seed its faults:
@@ -423,7 +423,7 @@ impl Faults {
                         faults.plan.crash,
                         CrashPoints::default(),
                         API_FUNCTION_TIMEOUT,
-                        stockroom_local::server::serve_one(&functions, req),
+                        server::serve_one(&functions, req),
                     )
                     .await;
                 served.unwrap_or_else(|_| {
@@ -463,7 +463,7 @@ impl Faults {
             .messages
             .unwrap_or_default();
         let mut rng = StdRng::seed_from_u64(self.next_seed());
-        let fresh: Vec<SqsMessage> = received.iter().map(record).collect();
+        let fresh: Vec<SqsMessage> = received.iter().map(server::sqs_record).collect();
         let mut batch = SqsEvent::default();
         batch.records = fresh.clone();
         if self.enabled() {
@@ -540,22 +540,6 @@ impl Faults {
         }
         Ok(received.len())
     }
-}
-
-/// A received message as Lambda puts it in an SQS event.
-fn record(m: &aws_sdk_sqs::types::Message) -> SqsMessage {
-    let mut record = SqsMessage::default();
-    record.message_id = m.message_id.clone();
-    record.receipt_handle = m.receipt_handle.clone();
-    record.body = m.body.clone();
-    record.event_source = Some("aws:sqs".into());
-    record.attributes = m
-        .attributes
-        .iter()
-        .flatten()
-        .map(|(k, v)| (k.as_str().to_owned(), v.clone()))
-        .collect();
-    record
 }
 
 #[derive(Debug)]

@@ -11,6 +11,18 @@ async fn order(app: &TestApp, key: &str, lines: serde_json::Value) -> String {
     answer.body["order_id"].as_str().unwrap().to_owned()
 }
 
+/// The status of the order's first refund, as `GET /orders/{id}` shows it.
+async fn first_refund_status(app: &TestApp, order_id: &str) -> String {
+    let read = app
+        .send("GET", &format!("/orders/{order_id}"), None, None)
+        .await;
+    assert_eq!(read.status, 200, "{}", read.text);
+    read.body["refunds"][0]["status"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned()
+}
+
 async fn dead_letters(app: &TestApp) -> Vec<String> {
     let out = app
         .sqs
@@ -365,10 +377,7 @@ async fn a_command_that_keeps_failing_marks_its_refund_failed_and_is_dead_letter
     assert_eq!(refund.status, 202);
 
     assert_eq!(app.drain_queue().await, 5);
-    let read = app
-        .send("GET", &format!("/orders/{order_id}"), None, None)
-        .await;
-    assert_eq!(read.body["refunds"][0]["status"], "FAILED", "{}", read.text);
+    assert_eq!(first_refund_status(&app, &order_id).await, "FAILED");
     assert_eq!(dead_letters(&app).await.len(), 1);
     app.clock.advance(3600);
     let summary = app.sweep().await;
@@ -478,10 +487,7 @@ async fn a_failed_refund_is_redriven_once_after_its_cause_is_fixed() {
         .await;
     assert_eq!(refund.status, 202, "{}", refund.text);
     assert_eq!(app.drain_queue().await, 5);
-    let read = app
-        .send("GET", &format!("/orders/{order_id}"), None, None)
-        .await;
-    assert_eq!(read.body["refunds"][0]["status"], "FAILED", "{}", read.text);
+    assert_eq!(first_refund_status(&app, &order_id).await, "FAILED");
 
     // The cause fixed by a person, the message redriven: applied, once.
     set_sold(&app, "SKU#tea#000", 2).await;
