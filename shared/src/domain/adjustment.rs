@@ -95,3 +95,20 @@ mod tests {
         }
     }
 }
+
+#[cfg(test)]
+mod reason_bounds {
+    use super::*;
+
+    #[test]
+    fn reasons_run_from_one_to_five_hundred_characters_and_read_back() {
+        assert!(Reason::parse("").is_err());
+        assert!(Reason::parse("   ").is_err());
+        assert!(Reason::parse(&"é".repeat(500)).is_ok());
+        assert!(Reason::parse(&"é".repeat(501)).is_err());
+        assert_eq!(
+            String::from(Reason::parse(" delivery ").unwrap()),
+            "delivery"
+        );
+    }
+}

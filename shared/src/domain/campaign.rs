@@ -216,3 +216,52 @@ mod tests {
         );
     }
 }
+
+#[cfg(test)]
+mod bounds {
+    use super::*;
+
+    fn body(skus: usize) -> serde_json::Value {
+        let skus: Vec<String> = (0..skus).map(|i| format!("s{i}")).collect();
+        serde_json::json!({
+            "skus": skus,
+            "starts_at": "2026-11-11T00:00:00Z",
+            "ends_at": "2026-11-12T00:00:00Z",
+            "per_customer_limit": 2,
+        })
+    }
+
+    #[test]
+    fn a_campaign_lists_at_most_a_hundred_skus() {
+        assert!(serde_json::from_value::<CampaignTerms>(body(Campaign::MAX_SKUS)).is_ok());
+        assert!(serde_json::from_value::<CampaignTerms>(body(Campaign::MAX_SKUS + 1)).is_err());
+    }
+
+    #[test]
+    fn the_window_opens_at_its_start_and_ids_read_back() {
+        let terms: CampaignTerms = serde_json::from_value(body(1)).unwrap();
+        let id = CampaignId::parse("singles-day").unwrap();
+        let campaign = Campaign {
+            campaign_id: id.clone(),
+            skus: terms.skus.clone(),
+            starts_at: terms.starts_at,
+            ends_at: terms.ends_at,
+            per_customer_limit: terms.per_customer_limit,
+            created_at: terms.starts_at,
+            updated_at: terms.starts_at,
+        };
+        let sku = Sku::parse("s0").unwrap();
+        assert_eq!(
+            campaign.admits(terms.starts_at, [&sku].into_iter(), 1),
+            Ok(())
+        );
+        assert_eq!(
+            (id.as_str(), id.to_string(), String::from(id.clone())),
+            (
+                "singles-day",
+                "singles-day".to_owned(),
+                "singles-day".to_owned()
+            )
+        );
+    }
+}

@@ -160,3 +160,31 @@ mod tests {
         assert_eq!(serde_json::from_str::<Delta>("-7").unwrap().get(), -7);
     }
 }
+
+#[cfg(test)]
+mod conversions {
+    use super::*;
+
+    fn number(n: u64) -> serde_json::Number {
+        serde_json::Number::from(n)
+    }
+
+    #[test]
+    fn values_come_back_out_as_they_went_in() {
+        let q = Quantity::new(7).unwrap();
+        assert_eq!((u32::from(q), q.to_string()), (7, "7".to_owned()));
+        let d = Delta::new(-42).unwrap();
+        assert_eq!(i64::from(d), -42);
+        let on_hand = OnHand::try_from(number(1234)).unwrap();
+        assert_eq!((on_hand.get(), u64::from(on_hand)), (1234, 1234));
+    }
+
+    #[test]
+    fn on_hand_runs_from_zero_to_a_billion() {
+        let limit = Delta::LIMIT as u64;
+        assert_eq!(OnHand::try_from(number(0)).unwrap().get(), 0);
+        assert_eq!(OnHand::try_from(number(limit)).unwrap().get(), limit);
+        assert!(OnHand::try_from(number(limit + 1)).is_err());
+        assert!(OnHand::try_from(serde_json::Number::from(-1i64)).is_err());
+    }
+}

@@ -229,3 +229,75 @@ mod tests {
         assert_eq!(ReservationStatus::parse("held"), None);
     }
 }
+
+#[cfg(test)]
+mod accessors {
+    use super::*;
+
+    fn lines(quantities: &[u32]) -> Lines {
+        let lines: Vec<Line> = quantities
+            .iter()
+            .enumerate()
+            .map(|(i, q)| Line {
+                sku: Sku::parse(&format!("s{i}")).unwrap(),
+                quantity: Quantity::new(u64::from(*q)).unwrap(),
+            })
+            .collect();
+        Lines::try_from(lines).unwrap()
+    }
+
+    fn held(expires_at: &str) -> Reservation {
+        let at = |t: &str| Timestamp::parse(t).unwrap();
+        Reservation {
+            reservation_id: ReservationId::generate(),
+            status: ReservationStatus::Held,
+            lines: lines(&[2, 5]),
+            customer_id: None,
+            campaign_id: None,
+            expires_at: at(expires_at),
+            created_at: at("2026-01-01T00:00:00Z"),
+            order_id: None,
+            allocations: vec![],
+        }
+    }
+
+    #[test]
+    fn customer_ids_are_visible_ascii_and_read_back() {
+        let c = CustomerId::parse("c-42").unwrap();
+        assert_eq!(c.as_str(), "c-42");
+        assert_eq!(String::from(c), "c-42");
+        assert!(CustomerId::parse("").is_err());
+        assert!(CustomerId::parse("has space").is_err());
+        assert!(CustomerId::parse(&"c".repeat(129)).is_err());
+        assert!(CustomerId::parse(&"c".repeat(128)).is_ok());
+    }
+
+    #[test]
+    fn lines_count_and_convert() {
+        let l = lines(&[1, 2, 3]);
+        assert_eq!((l.len(), l.is_empty()), (3, false));
+        let back: Vec<Line> = l.into();
+        assert_eq!(back.len(), 3);
+        assert_eq!(u32::from(back[2].quantity), 3);
+    }
+
+    #[test]
+    fn hold_seconds_read_back() {
+        let d = HoldDuration::try_from(serde_json::Number::from(120u64)).unwrap();
+        assert_eq!((u32::from(d), d.seconds()), (120, 120));
+    }
+
+    #[test]
+    fn a_hold_is_overdue_from_its_expiry_on_and_only_while_held() {
+        let r = held("2026-01-01T00:10:00Z");
+        let at = |t: &str| Timestamp::parse(t).unwrap();
+        assert!(!r.is_overdue(at("2026-01-01T00:09:59.999Z")));
+        assert!(r.is_overdue(at("2026-01-01T00:10:00Z")));
+        let released = Reservation {
+            status: ReservationStatus::Released,
+            ..r.clone()
+        };
+        assert!(!released.is_overdue(at("2026-01-01T01:00:00Z")));
+        assert_eq!(r.units(), 7);
+    }
+}

@@ -77,3 +77,13 @@ mod tests {
         }
     }
 }
+
+#[cfg(test)]
+mod display {
+    use super::*;
+
+    #[test]
+    fn a_sku_displays_as_written() {
+        assert_eq!(Sku::parse("tea-1").unwrap().to_string(), "tea-1");
+    }
+}

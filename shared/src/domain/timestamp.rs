@@ -122,3 +122,14 @@ mod tests {
         assert_eq!(t.to_string(), "2026-01-02T03:00:00.000Z");
     }
 }
+
+#[cfg(test)]
+mod epoch {
+    use super::*;
+
+    #[test]
+    fn unix_seconds_count_from_the_epoch() {
+        let t = Timestamp::parse("2026-01-01T00:00:10Z").unwrap();
+        assert_eq!(t.unix_seconds(), 1_767_225_610);
+    }
+}
