@@ -3,8 +3,8 @@
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{AttributeValue, ConditionCheck, TransactWriteItem};
 
-use super::codec::{get_n, get_parsed, n, s, values, Attributes};
-use super::keys;
+use super::codec::{corrupt, get_n, get_parsed, key_of, n, s, values, Attributes};
+use super::schema::{self, ItemKey};
 use super::stock::build;
 use super::{DynamoStore, Transaction};
 use crate::domain::{Campaign, CampaignId, CampaignTerms, Reservation, Sku, Timestamp};
@@ -13,13 +13,22 @@ use crate::retry::Backoff;
 use crate::store::{CampaignHold, ReadCampaign, SetCampaign};
 
 fn campaign_from(item: &Attributes) -> Result<Campaign> {
+    let campaign_id = get_parsed(item, "campaign_id", |t| CampaignId::parse(t).ok())?;
+    if key_of(item)? != ItemKey::Campaign(campaign_id.clone()) {
+        return Err(corrupt(item, "its key is not its campaign's"));
+    }
+    // A string set is never empty in DynamoDB: a campaign is written with its skus.
     let skus = item
         .get("skus")
         .and_then(|v| v.as_ss().ok())
-        .map(|set| set.iter().filter_map(|s| Sku::parse(s).ok()).collect())
-        .unwrap_or_default();
+        .ok_or_else(|| corrupt(item, "attribute skus is missing or malformed"))?
+        .iter()
+        .map(|sku| {
+            Sku::parse(sku).map_err(|_| corrupt(item, &format!("sku {sku:?} in skus is not a sku")))
+        })
+        .collect::<Result<_>>()?;
     Ok(Campaign {
-        campaign_id: get_parsed(item, "campaign_id", |t| CampaignId::parse(t).ok())?,
+        campaign_id,
         skus,
         starts_at: get_parsed(item, "starts_at", Timestamp::parse)?,
         ends_at: get_parsed(item, "ends_at", Timestamp::parse)?,
@@ -27,6 +36,24 @@ fn campaign_from(item: &Attributes) -> Result<Campaign> {
         created_at: get_parsed(item, "created_at", Timestamp::parse)?,
         updated_at: get_parsed(item, "updated_at", Timestamp::parse)?,
     })
+}
+
+fn campaign_item(campaign: &Campaign) -> Attributes {
+    values([
+        ("pk", s(schema::campaign(&campaign.campaign_id))),
+        ("sk", s(schema::CAMPAIGN)),
+        ("entity", s("campaign")),
+        ("campaign_id", s(campaign.campaign_id.as_str())),
+        (
+            "skus",
+            AttributeValue::Ss(campaign.skus.iter().map(|s| s.to_string()).collect()),
+        ),
+        ("starts_at", s(campaign.starts_at.to_string())),
+        ("ends_at", s(campaign.ends_at.to_string())),
+        ("per_customer_limit", n(campaign.per_customer_limit)),
+        ("created_at", s(campaign.created_at.to_string())),
+        ("updated_at", s(campaign.updated_at.to_string())),
+    ])
 }
 
 impl DynamoStore {
@@ -53,8 +80,8 @@ impl DynamoStore {
             "condition check",
             ConditionCheck::builder()
                 .table_name(&self.table)
-                .key("pk", s(keys::campaign(campaign)))
-                .key("sk", s(keys::CAMPAIGN))
+                .key("pk", s(schema::campaign(campaign)))
+                .key("sk", s(schema::CAMPAIGN))
                 .condition_expression(condition)
                 .set_expression_attribute_values(Some(check_values))
                 .build(),
@@ -65,8 +92,8 @@ impl DynamoStore {
             return Err(Error::PurchaseLimitExceeded(campaign.clone()));
         };
         let counter = self.update(
-            keys::campaign(campaign),
-            keys::customer_counter(customer),
+            schema::campaign(campaign),
+            schema::customer_counter(customer),
             "SET units = if_not_exists(units, :zero) + :q, updated_at = :now",
             "attribute_not_exists(units) OR units <= :room",
             values([
@@ -92,7 +119,7 @@ impl DynamoStore {
 #[async_trait]
 impl ReadCampaign for DynamoStore {
     async fn campaign(&self, id: &CampaignId) -> Result<Option<Campaign>> {
-        self.get(keys::campaign(id), keys::CAMPAIGN.into())
+        self.get(schema::campaign(id), schema::CAMPAIGN.into())
             .await?
             .as_ref()
             .map(campaign_from)
@@ -121,21 +148,7 @@ impl SetCampaign for DynamoStore {
                 created_at,
                 updated_at: at,
             };
-            let item = values([
-                ("pk", s(keys::campaign(id))),
-                ("sk", s(keys::CAMPAIGN)),
-                ("entity", s("campaign")),
-                ("campaign_id", s(id.as_str())),
-                (
-                    "skus",
-                    AttributeValue::Ss(terms.skus.iter().map(|s| s.to_string()).collect()),
-                ),
-                ("starts_at", s(terms.starts_at.to_string())),
-                ("ends_at", s(terms.ends_at.to_string())),
-                ("per_customer_limit", n(terms.per_customer_limit)),
-                ("created_at", s(created_at.to_string())),
-                ("updated_at", s(at.to_string())),
-            ]);
+            let item = campaign_item(&campaign);
             // Created once: a concurrent first PUT makes this one an update, retried.
             let condition = match &existing {
                 None => "attribute_not_exists(pk)".to_owned(),
@@ -157,5 +170,51 @@ impl SetCampaign for DynamoStore {
             }
         }
         Err(Error::Contention)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::dynamo::codec::tests::assert_corrupt;
+
+    fn campaign() -> Campaign {
+        let at = |t| Timestamp::parse(t).unwrap();
+        Campaign {
+            campaign_id: CampaignId::parse("spring").unwrap(),
+            skus: ["A-1", "B.2"]
+                .iter()
+                .map(|s| Sku::parse(s).unwrap())
+                .collect(),
+            starts_at: at("2026-11-22T04:00:00Z"),
+            ends_at: at("2026-11-22T05:00:00Z"),
+            per_customer_limit: 2,
+            created_at: at("2026-11-21T04:00:00Z"),
+            updated_at: at("2026-11-21T05:00:00Z"),
+        }
+    }
+
+    #[test]
+    fn a_campaign_reads_back_as_written() {
+        assert_eq!(
+            campaign_from(&campaign_item(&campaign())).unwrap(),
+            campaign()
+        );
+    }
+
+    #[test]
+    fn a_corrupted_campaign_is_a_store_error_naming_its_key() {
+        let pk = "CAMPAIGN#spring";
+        let mut item = campaign_item(&campaign());
+        item.insert(
+            "skus".into(),
+            AttributeValue::Ss(vec!["A-1".into(), "B 2".into()]),
+        );
+        assert_corrupt(campaign_from(&item), pk, "B 2");
+        item.remove("skus");
+        assert_corrupt(campaign_from(&item), pk, "skus");
+        let mut item = campaign_item(&campaign());
+        item.insert("pk".into(), s("CAMPAIGN#autumn"));
+        assert_corrupt(campaign_from(&item), "CAMPAIGN#autumn", "key");
     }
 }

@@ -2,10 +2,9 @@
 
 use async_trait::async_trait;
 
-use super::codec::{get_json, get_parsed, n, s, values};
-use super::keys;
-use super::orders::{parse_status, status_text};
-use super::{Cancel, DynamoStore, Transaction};
+use super::codec::{corrupt, get_json, get_status, key_of, n, s, values};
+use super::schema::{self, ItemKey, StoredStatus};
+use super::{DynamoStore, Transaction};
 use crate::domain::{CommandId, CommandStatus, RefundStatus, Restock, StockMove, Timestamp};
 use crate::error::{Error, Result};
 use crate::idempotency::RETENTION_SECONDS;
@@ -14,13 +13,17 @@ use crate::store::{Applied, ApplyRestock};
 
 impl DynamoStore {
     pub(super) async fn command(&self, id: &CommandId) -> Result<Option<(CommandStatus, Restock)>> {
-        let Some(item) = self.get(keys::command(id), keys::COMMAND.into()).await? else {
+        let Some(item) = self
+            .get(schema::command(id), schema::COMMAND.into())
+            .await?
+        else {
             return Ok(None);
         };
-        Ok(Some((
-            get_parsed(&item, "status", parse_status)?,
-            get_json(&item, "command")?,
-        )))
+        let restock: Restock = get_json(&item, "command")?;
+        if restock.command_id != *id || key_of(&item)? != ItemKey::Command(id.clone()) {
+            return Err(corrupt(&item, "its key is not its command's"));
+        }
+        Ok(Some((get_status(&item)?, restock)))
     }
 
     /// The command leaving `from` (PENDING, or FAILED when a redrive brings it back) for
@@ -34,15 +37,12 @@ impl DynamoStore {
         (to, refund_to): (CommandStatus, RefundStatus),
         at: Timestamp,
     ) -> Result<Vec<aws_sdk_dynamodb::types::TransactWriteItem>> {
-        let mut command = values([(":to", s(status_text(to))), (":at", s(at.to_string()))]);
-        let mut refund = values([
-            (":to", s(status_text(refund_to))),
-            (":at", s(at.to_string())),
-        ]);
+        let mut command = values([(":to", s(to.text())), (":at", s(at.to_string()))]);
+        let mut refund = values([(":to", s(refund_to.text())), (":at", s(at.to_string()))]);
         let mut allowed = Vec::new();
         for (i, status) in from.iter().enumerate() {
-            command.insert(format!(":from{i}"), s(status_text(*status)));
-            refund.insert(format!(":from{i}"), s(status_text(refund_status(*status))));
+            command.insert(format!(":from{i}"), s(status.text()));
+            refund.insert(format!(":from{i}"), s(refund_status(*status).text()));
             allowed.push(format!(":from{i}"));
         }
         let condition = format!("#status IN ({})", allowed.join(", "));
@@ -57,15 +57,15 @@ impl DynamoStore {
         };
         Ok(vec![
             self.update(
-                keys::command(&restock.command_id),
-                keys::COMMAND.into(),
+                schema::command(&restock.command_id),
+                schema::COMMAND.into(),
                 expire,
                 &condition,
                 command,
             )?,
             self.update(
-                keys::order(&restock.order_id),
-                keys::refund(&restock.refund_id),
+                schema::order(&restock.order_id),
+                schema::refund(&restock.refund_id),
                 "SET #status = :to, updated_at = :at",
                 &condition,
                 refund,
@@ -110,9 +110,7 @@ impl ApplyRestock for DynamoStore {
             }
             match self.transact(items).await? {
                 Transaction::Committed => return Ok(Applied::Now),
-                outcome
-                    if (2..outcome.len()).any(|i| outcome.reason(i) == Cancel::ConditionFailed) =>
-                {
+                outcome if (2..outcome.len()).any(|i| outcome.condition_failed(i)) => {
                     // Nothing sells units back: this stays so until a person fixes the books.
                     return Err(Error::Store {
                         message: format!("command {id}: fewer units sold than it puts back"),
@@ -126,15 +124,22 @@ impl ApplyRestock for DynamoStore {
     }
 
     async fn fail_restock(&self, id: &CommandId, at: Timestamp) -> Result<()> {
-        if let Some((CommandStatus::Pending, restock)) = self.command(id).await? {
+        let mut backoff = Backoff::default();
+        while backoff.next_attempt().await {
+            let Some((CommandStatus::Pending, restock)) = self.command(id).await? else {
+                return Ok(()); // Applied, failed already, or never recorded: nothing to mark.
+            };
             let items = self.settle(
                 &restock,
                 &[CommandStatus::Pending],
                 (CommandStatus::Failed, RefundStatus::Failed),
                 at,
             )?;
-            self.transact(items).await?;
+            // A failed condition means the command left PENDING meanwhile: read it again.
+            if let Transaction::Committed = self.transact(items).await? {
+                return Ok(());
+            }
         }
-        Ok(())
+        Err(Error::Contention)
     }
 }

@@ -1,16 +1,16 @@
-//! The DynamoDB adapter: one table, `pk`/`sk` strings (see `keys`).
+//! The DynamoDB adapter: one table, `pk`/`sk` strings (see `schema`).
 
 mod campaigns;
 mod codec;
 mod commands;
 mod holds;
-mod keys;
 mod orders;
+mod schema;
 mod stock;
 mod sweep;
 
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
-use aws_sdk_dynamodb::types::TransactWriteItem;
+use aws_sdk_dynamodb::types::{CancellationReason, TransactWriteItem};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -101,19 +101,7 @@ impl DynamoStore {
             Ok(_) => Ok(Transaction::Committed),
             Err(SdkError::ServiceError(e)) => match e.into_err() {
                 TransactWriteItemsError::TransactionCanceledException(c) => {
-                    if let Some(invalid) = c
-                        .cancellation_reasons()
-                        .iter()
-                        .find(|r| r.code() == Some("ValidationError"))
-                    {
-                        return Err(invalid_item(invalid.message().unwrap_or_default()));
-                    }
-                    Ok(Transaction::Cancelled(
-                        c.cancellation_reasons()
-                            .iter()
-                            .map(|r| Cancel::from_code(r.code()))
-                            .collect(),
-                    ))
+                    cancellation(c.cancellation_reasons(), count)
                 }
                 other if other.code().is_some_and(|c| BUSY_CODES.contains(&c)) => {
                     tracing::warn!(code = other.code(), "transaction refused; backing off");
@@ -129,23 +117,51 @@ impl DynamoStore {
 /// Why one item of a cancelled transaction failed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Cancel {
+    /// This item would have been written; another one failed.
     Fine,
     ConditionFailed,
     Conflict,
     /// Throttled, or DynamoDB could not take it now: worth another try after a pause.
     Busy,
-    Other,
 }
 
 impl Cancel {
-    fn from_code(code: Option<&str>) -> Self {
-        match code {
-            None | Some("None") => Cancel::Fine,
-            Some("ConditionalCheckFailed") => Cancel::ConditionFailed,
-            Some("TransactionConflict") => Cancel::Conflict,
-            Some("ThrottlingError" | "ProvisionedThroughputExceeded") => Cancel::Busy,
-            Some(_) => Cancel::Other,
+    /// The codes DynamoDB documents; any other (or none) is not understood, so it is
+    /// not guessed at.
+    fn from_code(code: Option<&str>) -> Option<Self> {
+        match code? {
+            "None" => Some(Cancel::Fine),
+            "ConditionalCheckFailed" => Some(Cancel::ConditionFailed),
+            "TransactionConflict" => Some(Cancel::Conflict),
+            "ThrottlingError" | "ProvisionedThroughputExceeded" => Some(Cancel::Busy),
+            _ => None,
         }
+    }
+}
+
+/// What a cancelled transaction of `count` items says of each item. One reason per
+/// item, each one understood, or an error: a reason missing or unknown is never read as
+/// "fine", so no caller passes over a cancellation it cannot explain.
+fn cancellation(reasons: &[CancellationReason], count: usize) -> Result<Transaction> {
+    if let Some(invalid) = reasons.iter().find(|r| r.code() == Some("ValidationError")) {
+        return Err(invalid_item(invalid.message().unwrap_or_default()));
+    }
+    let read: Option<Vec<Cancel>> = reasons
+        .iter()
+        .map(|r| Cancel::from_code(r.code()))
+        .collect();
+    match read {
+        Some(read) if read.len() == count => Ok(Transaction::Cancelled(read)),
+        _ => Err(Error::Store {
+            message: format!(
+                "TransactWriteItems cancelled {count} items with reasons {:?}",
+                reasons
+                    .iter()
+                    .map(|r| (r.code(), r.message()))
+                    .collect::<Vec<_>>()
+            ),
+            retryable: false,
+        }),
     }
 }
 
@@ -163,10 +179,20 @@ impl Transaction {
         }
     }
 
-    fn reason(&self, index: usize) -> Cancel {
+    /// Whether item `index` failed its condition (`cancellation` gives every item of a
+    /// cancelled transaction its reason).
+    fn condition_failed(&self, index: usize) -> bool {
         match self {
-            Transaction::Committed => Cancel::Fine,
-            Transaction::Cancelled(reasons) => reasons.get(index).copied().unwrap_or(Cancel::Fine),
+            Transaction::Committed => false,
+            Transaction::Cancelled(reasons) => reasons.get(index) == Some(&Cancel::ConditionFailed),
+        }
+    }
+
+    /// Whether item `index` met a transaction in flight on the same item.
+    fn conflicted(&self, index: usize) -> bool {
+        match self {
+            Transaction::Committed => false,
+            Transaction::Cancelled(reasons) => reasons.get(index) == Some(&Cancel::Conflict),
         }
     }
 }
@@ -280,21 +306,74 @@ mod tests {
 
     #[test]
     fn busy_and_conflicting_cancellations_are_told_apart_from_failed_conditions() {
-        assert_eq!(Cancel::from_code(Some("None")), Cancel::Fine);
-        assert_eq!(Cancel::from_code(None), Cancel::Fine);
+        assert_eq!(Cancel::from_code(Some("None")), Some(Cancel::Fine));
         assert_eq!(
             Cancel::from_code(Some("ConditionalCheckFailed")),
-            Cancel::ConditionFailed
+            Some(Cancel::ConditionFailed)
         );
         assert_eq!(
             Cancel::from_code(Some("TransactionConflict")),
-            Cancel::Conflict
+            Some(Cancel::Conflict)
         );
-        assert_eq!(Cancel::from_code(Some("ThrottlingError")), Cancel::Busy);
+        assert_eq!(
+            Cancel::from_code(Some("ThrottlingError")),
+            Some(Cancel::Busy)
+        );
         assert_eq!(
             Cancel::from_code(Some("ProvisionedThroughputExceeded")),
-            Cancel::Busy
+            Some(Cancel::Busy)
         );
-        assert_eq!(Cancel::from_code(Some("Whatever")), Cancel::Other);
+        assert_eq!(Cancel::from_code(Some("Whatever")), None);
+        assert_eq!(Cancel::from_code(None), None);
+    }
+
+    fn reason(code: Option<&str>) -> CancellationReason {
+        CancellationReason::builder()
+            .set_code(code.map(str::to_owned))
+            .build()
+    }
+
+    #[test]
+    fn a_cancellation_is_read_item_by_item() {
+        let outcome = cancellation(
+            &[reason(Some("None")), reason(Some("ConditionalCheckFailed"))],
+            2,
+        )
+        .unwrap();
+        assert!(!outcome.condition_failed(0) && outcome.condition_failed(1));
+        assert!(!outcome.conflicted(0));
+        assert!(!outcome.condition_failed(2));
+        assert_eq!(outcome.len(), 2);
+    }
+
+    #[test]
+    fn a_cancellation_it_cannot_explain_is_an_error_not_a_fine_item() {
+        for (reasons, count) in [
+            (vec![reason(Some("None")), reason(None)], 2),
+            (vec![reason(Some("ItemCollectionSizeLimitExceeded"))], 1),
+            (vec![reason(Some("ConditionalCheckFailed"))], 2),
+            (vec![], 1),
+        ] {
+            let e = cancellation(&reasons, count).expect_err("not understood");
+            assert!(
+                matches!(
+                    e,
+                    Error::Store {
+                        retryable: false,
+                        ..
+                    }
+                ),
+                "{e:?}"
+            );
+        }
+        let e = cancellation(
+            &[CancellationReason::builder()
+                .code("ValidationError")
+                .message("Item size has exceeded the maximum allowed size")
+                .build()],
+            1,
+        )
+        .expect_err("too large");
+        assert!(matches!(e, Error::TooLarge(_)), "{e:?}");
     }
 }

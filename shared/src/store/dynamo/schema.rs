@@ -1,4 +1,6 @@
-//! Item keys.
+//! The table's schema: every item key, how a key is read back, the sweep index's
+//! buckets, and how statuses are spelled in items. Nothing else in the adapter spells a
+//! key prefix or a status.
 //!
 //! | item | pk | sk |
 //! |---|---|---|
@@ -6,43 +8,152 @@
 //! | stock shard i | `SKU#<sku>#<iii>` | `STOCK` |
 //! | adjustment | `SKU#<sku>` | `ADJ#<adj id>` |
 //! | reservation | `RESERVATION#<res id>` | `RESERVATION` |
+//! | order | `ORDER#<ord id>` | `ORDER` |
+//! | refund | `ORDER#<ord id>` | `REFUND#<ref id>` |
+//! | compensation command | `COMMAND#<cmd id>` | `COMMAND` |
+//! | campaign | `CAMPAIGN#<id>` | `CAMPAIGN` |
+//! | a customer's units in a campaign | `CAMPAIGN#<id>` | `CUSTOMER#<customer id>` |
 //!
 //! Shards are numbered items from the start, so a sku can be split later without a
 //! migration. Each shard has a partition key of its own: DynamoDB's per-partition write
-//! ceiling applies to each shard, not to the sku.
+//! ceiling applies to each shard, not to the sku. A sku never holds `#`, so the shard
+//! number is what follows the last one.
 //!
 //! The sparse `sweep` index (`sweep_bucket`, `sweep_at`) holds only what the scheduled
 //! sweep must visit: HELD reservations by expiry, unapplied compensation commands by
 //! due time, and every sku. Holds and commands are spread over a few buckets so no index
 //! partition is hot.
+//!
+//! Statuses are stored as the API spells them today (`HELD`, `PARTIALLY_REFUNDED`, ...),
+//! but by the tables below, not by the API's serializer: renaming a status in the API
+//! cannot change what is stored or stop stored items from decoding.
 
 use crate::domain::{
-    AdjustmentId, CampaignId, CommandId, CustomerId, OrderId, RefundId, ReservationId, Sku,
+    AdjustmentId, CampaignId, CommandId, CommandStatus, CustomerId, OrderId, OrderStatus, RefundId,
+    RefundStatus, ReservationId, ReservationStatus, Sku,
 };
 
 pub const SWEEP_INDEX: &str = "sweep";
 pub const BUCKETS: u32 = 8;
 
 pub const META: &str = "META";
+pub const STOCK: &str = "STOCK";
 pub const RESERVATION: &str = "RESERVATION";
+pub const ORDER: &str = "ORDER";
+pub const COMMAND: &str = "COMMAND";
+pub const CAMPAIGN: &str = "CAMPAIGN";
+
+const SKU_PREFIX: &str = "SKU#";
+/// The sort keys of a sku's adjustments begin with this.
+pub const ADJUSTMENT_PREFIX: &str = "ADJ#";
+const RESERVATION_PREFIX: &str = "RESERVATION#";
+const ORDER_PREFIX: &str = "ORDER#";
+const REFUND_PREFIX: &str = "REFUND#";
+const COMMAND_PREFIX: &str = "COMMAND#";
+const CAMPAIGN_PREFIX: &str = "CAMPAIGN#";
+const CUSTOMER_PREFIX: &str = "CUSTOMER#";
 
 pub fn sku(sku: &Sku) -> String {
-    format!("SKU#{sku}")
+    format!("{SKU_PREFIX}{sku}")
 }
-
-pub const STOCK: &str = "STOCK";
 
 /// The partition key of one stock shard of a sku.
 pub fn stock(sku: &Sku, shard: u16) -> String {
-    format!("SKU#{sku}#{shard:03}")
+    format!("{SKU_PREFIX}{sku}#{shard:03}")
 }
 
 pub fn adjustment(id: &AdjustmentId) -> String {
-    format!("ADJ#{id}")
+    format!("{ADJUSTMENT_PREFIX}{id}")
 }
 
 pub fn reservation(id: &ReservationId) -> String {
-    format!("RESERVATION#{id}")
+    format!("{RESERVATION_PREFIX}{id}")
+}
+
+pub fn order(id: &OrderId) -> String {
+    format!("{ORDER_PREFIX}{id}")
+}
+
+pub fn refund(id: &RefundId) -> String {
+    format!("{REFUND_PREFIX}{id}")
+}
+
+pub fn command(id: &CommandId) -> String {
+    format!("{COMMAND_PREFIX}{id}")
+}
+
+pub fn campaign(id: &CampaignId) -> String {
+    format!("{CAMPAIGN_PREFIX}{id}")
+}
+
+/// A customer's units held or bought in a campaign, in the campaign's partition.
+pub fn customer_counter(customer: &CustomerId) -> String {
+    format!("{CUSTOMER_PREFIX}{}", customer.as_str())
+}
+
+/// What an item's key says it is: the one reading of the keys built above.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ItemKey {
+    Sku(Sku),
+    Stock(Sku, u16),
+    Adjustment(Sku, AdjustmentId),
+    Reservation(ReservationId),
+    Order(OrderId),
+    Refund(OrderId, RefundId),
+    Command(CommandId),
+    Campaign(CampaignId),
+    CustomerCounter(CampaignId, CustomerId),
+}
+
+impl ItemKey {
+    /// The item a `pk`/`sk` pair names, or `None` for a key this schema never builds.
+    pub fn parse(pk: &str, sk: &str) -> Option<Self> {
+        if let Some(rest) = pk.strip_prefix(SKU_PREFIX) {
+            return match (rest.rsplit_once('#'), sk) {
+                (Some((sku, shard)), STOCK) => {
+                    let sku = Sku::parse(sku).ok()?;
+                    let shard: u16 = shard.parse().ok()?;
+                    // One spelling only: `007`, not `7` or `+007`.
+                    (stock(&sku, shard) == pk).then_some(ItemKey::Stock(sku, shard))
+                }
+                (Some(_), _) => None,
+                (None, META) => Some(ItemKey::Sku(Sku::parse(rest).ok()?)),
+                (None, sk) => Some(ItemKey::Adjustment(
+                    Sku::parse(rest).ok()?,
+                    AdjustmentId::parse(sk.strip_prefix(ADJUSTMENT_PREFIX)?).ok()?,
+                )),
+            };
+        }
+        if let Some(rest) = pk.strip_prefix(RESERVATION_PREFIX) {
+            let id = ReservationId::parse(rest).ok()?;
+            return (sk == RESERVATION).then_some(ItemKey::Reservation(id));
+        }
+        if let Some(rest) = pk.strip_prefix(ORDER_PREFIX) {
+            let order = OrderId::parse(rest).ok()?;
+            return match sk {
+                ORDER => Some(ItemKey::Order(order)),
+                sk => Some(ItemKey::Refund(
+                    order,
+                    RefundId::parse(sk.strip_prefix(REFUND_PREFIX)?).ok()?,
+                )),
+            };
+        }
+        if let Some(rest) = pk.strip_prefix(COMMAND_PREFIX) {
+            let id = CommandId::parse(rest).ok()?;
+            return (sk == COMMAND).then_some(ItemKey::Command(id));
+        }
+        if let Some(rest) = pk.strip_prefix(CAMPAIGN_PREFIX) {
+            let campaign = CampaignId::parse(rest).ok()?;
+            return match sk {
+                CAMPAIGN => Some(ItemKey::Campaign(campaign)),
+                sk => Some(ItemKey::CustomerCounter(
+                    campaign,
+                    CustomerId::parse(sk.strip_prefix(CUSTOMER_PREFIX)?).ok()?,
+                )),
+            };
+        }
+        None
+    }
 }
 
 /// Sweep buckets: `HOLD#<n>`, `COMMAND#<n>`, and `SKUS` for every sku.
@@ -68,28 +179,217 @@ impl Sweep {
 
 pub const SKUS_BUCKET: &str = "SKUS";
 
-pub const ORDER: &str = "ORDER";
-pub const COMMAND: &str = "COMMAND";
+/// A status as items spell it.
+pub trait StoredStatus: Sized + Copy + PartialEq + 'static {
+    const ALL: &'static [Self];
 
-pub fn order(id: &OrderId) -> String {
-    format!("ORDER#{id}")
+    fn text(self) -> &'static str;
+
+    fn from_text(text: &str) -> Option<Self> {
+        Self::ALL.iter().copied().find(|s| s.text() == text)
+    }
 }
 
-pub fn refund(id: &RefundId) -> String {
-    format!("REFUND#{id}")
+impl StoredStatus for ReservationStatus {
+    const ALL: &'static [Self] = &[
+        ReservationStatus::Held,
+        ReservationStatus::Committed,
+        ReservationStatus::Released,
+        ReservationStatus::Expired,
+    ];
+
+    fn text(self) -> &'static str {
+        match self {
+            ReservationStatus::Held => "HELD",
+            ReservationStatus::Committed => "COMMITTED",
+            ReservationStatus::Released => "RELEASED",
+            ReservationStatus::Expired => "EXPIRED",
+        }
+    }
 }
 
-pub fn command(id: &CommandId) -> String {
-    format!("COMMAND#{id}")
+impl StoredStatus for OrderStatus {
+    const ALL: &'static [Self] = &[
+        OrderStatus::Confirmed,
+        OrderStatus::PartiallyRefunded,
+        OrderStatus::Refunded,
+    ];
+
+    fn text(self) -> &'static str {
+        match self {
+            OrderStatus::Confirmed => "CONFIRMED",
+            OrderStatus::PartiallyRefunded => "PARTIALLY_REFUNDED",
+            OrderStatus::Refunded => "REFUNDED",
+        }
+    }
 }
 
-pub const CAMPAIGN: &str = "CAMPAIGN";
+impl StoredStatus for RefundStatus {
+    const ALL: &'static [Self] = &[
+        RefundStatus::Pending,
+        RefundStatus::Completed,
+        RefundStatus::Failed,
+    ];
 
-pub fn campaign(id: &CampaignId) -> String {
-    format!("CAMPAIGN#{id}")
+    fn text(self) -> &'static str {
+        match self {
+            RefundStatus::Pending => "PENDING",
+            RefundStatus::Completed => "COMPLETED",
+            RefundStatus::Failed => "FAILED",
+        }
+    }
 }
 
-/// A customer's units held or bought in a campaign, in the campaign's partition.
-pub fn customer_counter(customer: &CustomerId) -> String {
-    format!("CUSTOMER#{}", customer.as_str())
+impl StoredStatus for CommandStatus {
+    const ALL: &'static [Self] = &[
+        CommandStatus::Pending,
+        CommandStatus::Applied,
+        CommandStatus::Failed,
+    ];
+
+    fn text(self) -> &'static str {
+        match self {
+            CommandStatus::Pending => "PENDING",
+            CommandStatus::Applied => "APPLIED",
+            CommandStatus::Failed => "FAILED",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use ulid::Ulid;
+
+    fn sku_text() -> impl Strategy<Value = String> {
+        "[A-Za-z0-9._-]{1,64}".prop_filter("not a dot segment", |s| s != "." && s != "..")
+    }
+
+    fn ulid() -> impl Strategy<Value = Ulid> {
+        any::<u128>().prop_map(Ulid::from)
+    }
+
+    fn customer_text() -> impl Strategy<Value = String> {
+        "[!-~]{1,128}"
+    }
+
+    fn parsed(pk: &str, sk: &str) -> ItemKey {
+        ItemKey::parse(pk, sk).unwrap_or_else(|| panic!("{pk} / {sk} did not parse"))
+    }
+
+    proptest! {
+        #[test]
+        fn sku_keys_read_back(sku in sku_text(), shard: u16, adj in ulid()) {
+            let sku = Sku::parse(&sku).unwrap();
+            prop_assert_eq!(parsed(&super::sku(&sku), META), ItemKey::Sku(sku.clone()));
+            prop_assert_eq!(
+                parsed(&stock(&sku, shard), STOCK),
+                ItemKey::Stock(sku.clone(), shard)
+            );
+            let adj = AdjustmentId::from_ulid(adj);
+            prop_assert_eq!(
+                parsed(&super::sku(&sku), &adjustment(&adj)),
+                ItemKey::Adjustment(sku, adj)
+            );
+        }
+
+        #[test]
+        fn record_keys_read_back(a in ulid(), b in ulid()) {
+            let reservation_id = ReservationId::from_ulid(a);
+            prop_assert_eq!(
+                parsed(&reservation(&reservation_id), RESERVATION),
+                ItemKey::Reservation(reservation_id)
+            );
+            let order_id = OrderId::from_ulid(a);
+            prop_assert_eq!(parsed(&order(&order_id), ORDER), ItemKey::Order(order_id.clone()));
+            let refund_id = RefundId::from_ulid(b);
+            prop_assert_eq!(
+                parsed(&order(&order_id), &refund(&refund_id)),
+                ItemKey::Refund(order_id, refund_id)
+            );
+            let command_id = CommandId::from_ulid(b);
+            prop_assert_eq!(
+                parsed(&command(&command_id), COMMAND),
+                ItemKey::Command(command_id)
+            );
+        }
+
+        #[test]
+        fn campaign_keys_read_back(id in sku_text(), customer in customer_text()) {
+            let id = CampaignId::parse(&id).unwrap();
+            prop_assert_eq!(parsed(&campaign(&id), CAMPAIGN), ItemKey::Campaign(id.clone()));
+            let customer = CustomerId::parse(&customer).unwrap();
+            prop_assert_eq!(
+                parsed(&campaign(&id), &customer_counter(&customer)),
+                ItemKey::CustomerCounter(id, customer)
+            );
+        }
+
+        #[test]
+        fn any_hold_or_command_id_has_one_of_the_buckets(id in ".{0,64}") {
+            for kind in [Sweep::Hold, Sweep::Command] {
+                let bucket = kind.bucket_of(&id);
+                prop_assert!((0..BUCKETS).any(|n| kind.bucket(n) == bucket), "{}", bucket);
+            }
+        }
+    }
+
+    #[test]
+    fn keys_this_schema_never_builds_are_not_read() {
+        let sku = "SKU#abc";
+        for (pk, sk) in [
+            ("", META),
+            (sku, ""),
+            (sku, "ADJ#"),
+            (sku, "ADJ#adj_nonsense"),
+            ("SKU#abc#7", STOCK),
+            ("SKU#abc#+07", STOCK),
+            ("SKU#abc#70000", STOCK),
+            ("SKU#abc#007", META),
+            ("SKU#a b", META),
+            ("RESERVATION#res_01J9Z3K8Q4W6N2V5T7R0XGHPBM", ORDER),
+            ("RESERVATION#ord_01J9Z3K8Q4W6N2V5T7R0XGHPBM", RESERVATION),
+            ("ORDER#ord_01J9Z3K8Q4W6N2V5T7R0XGHPBM", "REFUND#"),
+            ("ORDER#ord_01J9Z3K8Q4W6N2V5T7R0XGHPBM", "ADJ#x"),
+            ("COMMAND#cmd_01J9Z3K8Q4W6N2V5T7R0XGHPBM", "ORDER"),
+            ("CAMPAIGN#spring", "CUSTOMER#"),
+            ("CAMPAIGN#spring", "COUNTER#alice"),
+            ("HOLD#1", META),
+        ] {
+            assert_eq!(ItemKey::parse(pk, sk), None, "{pk} / {sk}");
+        }
+    }
+
+    #[test]
+    fn sweep_buckets_are_distinct() {
+        let mut all: Vec<String> = [Sweep::Hold, Sweep::Command]
+            .iter()
+            .flat_map(|k| (0..BUCKETS).map(|n| k.bucket(n)))
+            .collect();
+        all.push(SKUS_BUCKET.to_owned());
+        let count = all.len();
+        all.sort();
+        all.dedup();
+        assert_eq!(all.len(), count);
+    }
+
+    /// Every status reads back as itself, and is spelled as items written before this
+    /// table existed spell it (the API's spelling then).
+    fn statuses_read_back<T: StoredStatus + serde::Serialize + std::fmt::Debug>() {
+        for status in T::ALL {
+            assert_eq!(T::from_text(status.text()), Some(*status));
+            assert_eq!(serde_json::to_value(status).unwrap(), status.text());
+        }
+        assert_eq!(T::from_text("held"), None);
+        assert_eq!(T::from_text(""), None);
+    }
+
+    #[test]
+    fn every_status_reads_back_as_itself() {
+        statuses_read_back::<ReservationStatus>();
+        statuses_read_back::<OrderStatus>();
+        statuses_read_back::<RefundStatus>();
+        statuses_read_back::<CommandStatus>();
+    }
 }

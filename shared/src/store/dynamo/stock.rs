@@ -3,8 +3,9 @@
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{KeysAndAttributes, Put, TransactWriteItem, Update};
 
-use super::codec::{get_n, get_parsed, get_s, n, s, to_json, values, Attributes};
-use super::{keys, store_error, Cancel, DynamoStore, Transaction};
+use super::codec::{corrupt, get_n, get_parsed, get_s, key_of, n, s, to_json, values, Attributes};
+use super::schema::ItemKey;
+use super::{schema, store_error, DynamoStore, Transaction};
 use crate::domain::{
     plan_decrement, Adjustment, AdjustmentId, Allocation, Lines, Reason, ShardCount, ShardStock,
     Sku, StockLevels, StockMove, Take, Timestamp,
@@ -115,8 +116,8 @@ impl DynamoStore {
     ) -> Result<TransactWriteItem> {
         let (from, to) = (mv.from.name(), mv.to.name());
         self.update(
-            keys::stock(&a.sku, a.take.shard),
-            keys::STOCK.into(),
+            schema::stock(&a.sku, a.take.shard),
+            schema::STOCK.into(),
             &format!("SET {from} = {from} - :q, {to} = {to} + :q, updated_at = :at"),
             &format!("{from} >= :q"),
             values([(":q", n(a.take.quantity)), (":at", s(at.to_string()))]),
@@ -177,7 +178,7 @@ impl DynamoStore {
         at: Timestamp,
         (pk, sk): (String, String),
         guards: Vec<(TransactWriteItem, Error)>,
-        mut record: impl FnMut(&[Allocation]) -> Attributes,
+        mut record: impl FnMut(&[Allocation]) -> Result<Attributes>,
     ) -> Result<Taken> {
         let (guard_items, guard_refusals): (Vec<_>, Vec<_>) = guards.into_iter().unzip();
         let mut guard_refusals: Vec<Option<Error>> = guard_refusals.into_iter().map(Some).collect();
@@ -207,19 +208,20 @@ impl DynamoStore {
             let first_guard = items.len();
             items.extend(guard_items.iter().cloned());
             let record_index = items.len();
-            items.push(self.put_new(record(&allocations))?);
+            items.push(self.put_new(record(&allocations)?)?);
             let outcome = self.transact(items).await?;
             if let Transaction::Committed = outcome {
                 return Ok(Taken::Done(allocations));
             }
-            match outcome.reason(record_index) {
-                Cancel::ConditionFailed => break,
-                // The same request, in flight elsewhere: if it never shows up, say so.
-                Cancel::Conflict => rejection = Error::RequestInProgress,
-                _ => {}
+            if outcome.condition_failed(record_index) {
+                break;
             }
-            let failed_guard = (0..guard_items.len())
-                .find(|&g| outcome.reason(first_guard + g) == Cancel::ConditionFailed);
+            if outcome.conflicted(record_index) {
+                // The same request, in flight elsewhere: if it never shows up, say so.
+                rejection = Error::RequestInProgress;
+            }
+            let failed_guard =
+                (0..guard_items.len()).find(|&g| outcome.condition_failed(first_guard + g));
             if let Some(refused) = failed_guard.and_then(|g| guard_refusals[g].take()) {
                 rejection = refused;
                 break;
@@ -234,14 +236,21 @@ impl DynamoStore {
 
     /// The sku item and every stock shard item, read consistently.
     pub(super) async fn snapshot(&self, sku: &Sku) -> Result<Option<SkuSnapshot>> {
-        let Some(meta) = self.get(keys::sku(sku), keys::META.into()).await? else {
+        let Some(meta) = self.get(schema::sku(sku), schema::META.into()).await? else {
             return Ok(None);
         };
-        let active = ShardCount::new(get_n(&meta, "shards")?)?;
+        let active = get_n(&meta, "shards").and_then(|count: u64| {
+            ShardCount::new(count).map_err(|_| corrupt(&meta, "attribute shards is out of range"))
+        })?;
         let items: u16 = get_n(&meta, "shard_items")?;
         let mut updated_at = get_parsed(&meta, "updated_at", Timestamp::parse)?;
         let mut pending: Vec<Attributes> = (0..items)
-            .map(|shard| values([("pk", s(keys::stock(sku, shard))), ("sk", s(keys::STOCK))]))
+            .map(|shard| {
+                values([
+                    ("pk", s(schema::stock(sku, shard))),
+                    ("sk", s(schema::STOCK)),
+                ])
+            })
             .collect();
         let mut shards = Vec::with_capacity(usize::from(items));
         let mut backoff = Backoff::default();
@@ -269,12 +278,10 @@ impl DynamoStore {
                 .into_iter()
                 .flatten()
             {
-                let pk = get_s(item, "pk")?;
-                let shard = pk
-                    .rsplit('#')
-                    .next()
-                    .and_then(|n| n.parse().ok())
-                    .unwrap_or(u16::MAX);
+                let shard = match key_of(item)? {
+                    ItemKey::Stock(of, shard) if of == *sku && shard < items => shard,
+                    _ => return Err(corrupt(item, "it is not a stock shard of its sku")),
+                };
                 updated_at = updated_at.max(get_parsed(item, "updated_at", Timestamp::parse)?);
                 shards.push(ShardStock {
                     shard,
@@ -292,6 +299,12 @@ impl DynamoStore {
         }
         if !pending.is_empty() {
             return Err(Error::Contention);
+        }
+        if shards.len() != usize::from(items) {
+            return Err(corrupt(
+                &meta,
+                &format!("it counts {items} shard items, {} were found", shards.len()),
+            ));
         }
         shards.sort_by_key(|s| s.shard);
         self.remember_shards(sku, active.get());
@@ -370,8 +383,8 @@ impl DynamoStore {
         };
         let at = adjustment.at.to_string();
         let mut items = vec![self.update(
-            keys::sku(sku),
-            keys::META.into(),
+            schema::sku(sku),
+            schema::META.into(),
             "SET on_hand = :next, updated_at = :at",
             "on_hand = :seen",
             values([
@@ -393,8 +406,8 @@ impl DynamoStore {
                 )
             };
             items.push(self.update(
-                keys::stock(sku, take.shard),
-                keys::STOCK.into(),
+                schema::stock(sku, take.shard),
+                schema::STOCK.into(),
                 expression,
                 condition,
                 values([(":q", n(take.quantity)), (":at", s(&at))]),
@@ -403,13 +416,13 @@ impl DynamoStore {
         let next = snapshot.after(&takes, sign, adjustment.at);
         let mut record = self.adjustment_item(adjustment);
         if let Some(fingerprint) = fingerprint {
-            recorded_attributes(&mut record, fingerprint, 200, to_json(&next.levels(sku)));
+            recorded_attributes(&mut record, fingerprint, 200, to_json(&next.levels(sku))?);
         }
         let record_index = items.len();
         items.push(self.put_new(record)?);
         Ok(match self.transact(items).await? {
             Transaction::Committed => Some(Ok(next)),
-            outcome if outcome.reason(record_index) == Cancel::ConditionFailed => {
+            outcome if outcome.condition_failed(record_index) => {
                 Some(Err(AdjustmentFailure::RecordExists))
             }
             _ => None,
@@ -418,8 +431,8 @@ impl DynamoStore {
 
     fn adjustment_item(&self, adjustment: &Adjustment) -> Attributes {
         values([
-            ("pk", s(keys::sku(&adjustment.sku))),
-            ("sk", s(keys::adjustment(&adjustment.id))),
+            ("pk", s(schema::sku(&adjustment.sku))),
+            ("sk", s(schema::adjustment(&adjustment.id))),
             ("entity", s("adjustment")),
             ("adjustment_id", s(adjustment.id.as_str())),
             ("delta", n(adjustment.delta)),
@@ -436,8 +449,8 @@ impl DynamoStore {
             .client
             .get_item()
             .table_name(&self.table)
-            .key("pk", s(keys::sku(&adjustment.sku)))
-            .key("sk", s(keys::adjustment(&adjustment.id)))
+            .key("pk", s(schema::sku(&adjustment.sku)))
+            .key("sk", s(schema::adjustment(&adjustment.id)))
             .consistent_read(true)
             .send()
             .await
@@ -455,14 +468,14 @@ impl DynamoStore {
         let at_text = at.to_string();
         let count = u64::from(shards.get());
         let mut items = vec![self.put_new(values([
-            ("pk", s(keys::sku(sku))),
-            ("sk", s(keys::META)),
+            ("pk", s(schema::sku(sku))),
+            ("sk", s(schema::META)),
             ("entity", s("sku")),
             ("sku", s(sku.as_str())),
             ("on_hand", n(on_hand)),
             ("shards", n(count)),
             ("shard_items", n(count)),
-            ("sweep_bucket", s(keys::SKUS_BUCKET)),
+            ("sweep_bucket", s(schema::SKUS_BUCKET)),
             ("sweep_at", s(sku.as_str())),
             ("created_at", s(&at_text)),
             ("updated_at", s(&at_text)),
@@ -471,8 +484,8 @@ impl DynamoStore {
             // Spread evenly; the first shards take the remainder.
             let share = on_hand / count + u64::from(u64::from(shard) < on_hand % count);
             items.push(self.put_new(values([
-                ("pk", s(keys::stock(sku, shard))),
-                ("sk", s(keys::STOCK)),
+                ("pk", s(schema::stock(sku, shard))),
+                ("sk", s(schema::STOCK)),
                 ("entity", s("stock")),
                 ("available", n(share)),
                 ("reserved", n(0)),
@@ -499,14 +512,15 @@ impl DynamoStore {
     /// Spreads the sku's available units evenly over shards `0..k`, creating shard items
     /// that do not exist yet and emptying the available units of shards past `k`, in one
     /// transaction conditioned on what it moves. Reserved and sold units stay where
-    /// they are (holds and orders know their shards), so every unit is kept.
+    /// they are (holds and orders know their shards), so every unit is kept. Cancelled
+    /// when the sku changed since `snapshot` was read.
     async fn reshard(
         &self,
         sku: &Sku,
         snapshot: &SkuSnapshot,
         k: ShardCount,
         at: Timestamp,
-    ) -> Result<()> {
+    ) -> Result<Transaction> {
         let total: u64 = snapshot.shards.iter().map(|s| s.available).sum();
         let count = u64::from(k.get());
         let target = |shard: u16| {
@@ -519,8 +533,8 @@ impl DynamoStore {
         let at_text = s(at.to_string());
         let shard_items = snapshot.shards.len().max(usize::from(k.get()));
         let mut items = vec![self.update(
-            keys::sku(sku),
-            keys::META.into(),
+            schema::sku(sku),
+            schema::META.into(),
             "SET shards = :k, shard_items = :items, updated_at = :at",
             "shards = :active",
             values([
@@ -541,8 +555,8 @@ impl DynamoStore {
             let want = target(shard);
             match snapshot.shards.iter().find(|s| s.shard == shard) {
                 None => items.push(self.put_new(values([
-                    ("pk", s(keys::stock(sku, shard))),
-                    ("sk", s(keys::STOCK)),
+                    ("pk", s(schema::stock(sku, shard))),
+                    ("sk", s(schema::STOCK)),
                     ("entity", s("stock")),
                     ("available", n(want)),
                     ("reserved", n(0)),
@@ -550,15 +564,15 @@ impl DynamoStore {
                     ("updated_at", at_text.clone()),
                 ]))?),
                 Some(have) if have.available > want => items.push(self.update(
-                    keys::stock(sku, shard),
-                    keys::STOCK.into(),
+                    schema::stock(sku, shard),
+                    schema::STOCK.into(),
                     "SET available = available - :q, updated_at = :at",
                     "available >= :q",
                     values([(":q", n(have.available - want)), (":at", at_text.clone())]),
                 )?),
                 Some(have) if have.available < want => items.push(self.update(
-                    keys::stock(sku, shard),
-                    keys::STOCK.into(),
+                    schema::stock(sku, shard),
+                    schema::STOCK.into(),
                     "SET available = available + :q, updated_at = :at",
                     "attribute_exists(pk)",
                     values([(":q", n(want - have.available)), (":at", at_text.clone())]),
@@ -566,8 +580,7 @@ impl DynamoStore {
                 Some(_) => {}
             }
         }
-        self.transact(items).await?;
-        Ok(())
+        self.transact(items).await
     }
 }
 
@@ -615,8 +628,10 @@ impl SetStock for DynamoStore {
                 continue;
             };
             if let Some(shards) = shards.filter(|k| *k != snapshot.active) {
-                // Spread first (a race just means another look), then set on_hand.
-                self.reshard(sku, &snapshot, shards, at).await?;
+                // Spread first, then set on_hand on the next look.
+                if let Transaction::Cancelled(_) = self.reshard(sku, &snapshot, shards, at).await? {
+                    tracing::debug!(%sku, "reshard lost a race; reading the sku again");
+                }
                 continue;
             }
             let delta = on_hand as i64 - snapshot.on_hand as i64;

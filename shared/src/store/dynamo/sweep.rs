@@ -5,19 +5,28 @@ use std::collections::BTreeMap;
 use async_trait::async_trait;
 use futures::future::try_join_all;
 
-use super::codec::{get_n, get_s, s};
+use super::codec::{corrupt, get_n, key_of, s, values};
 use super::holds::reservation_from;
-use super::keys::{self, Sweep, BUCKETS};
-use super::{store_error, DynamoStore};
+use super::schema::{self, ItemKey, StoredStatus, Sweep, BUCKETS};
+use super::{store_error, DynamoStore, Transaction};
 use crate::domain::{
     CommandId, CommandStatus, ReservationId, ReservationStatus, Restock, Sku, Timestamp,
 };
 use crate::error::{Error, Result};
+use crate::retry::Backoff;
 use crate::store::{FindOverdueHolds, FindUnappliedCommands, ReadBooks, SkuBooks};
 
 impl DynamoStore {
-    /// The `pk` of every item in one index bucket, up to `upto` when given.
-    async fn bucket(&self, bucket: String, upto: Option<String>) -> Result<Vec<String>> {
+    /// What `read` makes of the key of every item in one index bucket, up to `upto` when
+    /// given. An item whose key `schema` does not read, or that `read` refuses (of a kind
+    /// that has no place in the bucket), is an error: the sweep fails loudly rather than
+    /// pass over an item it cannot account for.
+    async fn bucket<T>(
+        &self,
+        bucket: String,
+        upto: Option<String>,
+        read: impl Fn(ItemKey) -> Option<T>,
+    ) -> Result<Vec<T>> {
         let mut keys = Vec::new();
         let mut start = None;
         loop {
@@ -25,7 +34,7 @@ impl DynamoStore {
                 .client
                 .query()
                 .table_name(&self.table)
-                .index_name(keys::SWEEP_INDEX)
+                .index_name(schema::SWEEP_INDEX)
                 .expression_attribute_values(":b", s(bucket.clone()))
                 .set_exclusive_start_key(start);
             query = match &upto {
@@ -36,7 +45,10 @@ impl DynamoStore {
             };
             let out = query.send().await.map_err(|e| store_error("Query", e))?;
             for item in out.items() {
-                keys.push(get_s(item, "pk")?.to_owned());
+                let key = read(key_of(item)?).ok_or_else(|| {
+                    corrupt(item, &format!("it has no place in sweep bucket {bucket}"))
+                })?;
+                keys.push(key);
             }
             start = out.last_evaluated_key;
             if start.is_none() {
@@ -45,9 +57,15 @@ impl DynamoStore {
         }
     }
 
-    async fn buckets(&self, kind: Sweep, upto: Option<String>) -> Result<Vec<String>> {
+    async fn buckets<T>(
+        &self,
+        kind: Sweep,
+        upto: Option<String>,
+        read: fn(ItemKey) -> Option<T>,
+    ) -> Result<Vec<T>> {
         let all =
-            try_join_all((0..BUCKETS).map(|b| self.bucket(kind.bucket(b), upto.clone()))).await?;
+            try_join_all((0..BUCKETS).map(|b| self.bucket(kind.bucket(b), upto.clone(), read)))
+                .await?;
         Ok(all.into_iter().flatten().collect())
     }
 
@@ -64,14 +82,17 @@ impl DynamoStore {
                 .query()
                 .table_name(&self.table)
                 .key_condition_expression("pk = :pk AND begins_with(sk, :adj)")
-                .expression_attribute_values(":pk", s(keys::sku(&sku)))
-                .expression_attribute_values(":adj", s("ADJ#"))
+                .expression_attribute_values(":pk", s(schema::sku(&sku)))
+                .expression_attribute_values(":adj", s(schema::ADJUSTMENT_PREFIX))
                 .consistent_read(true)
                 .set_exclusive_start_key(start)
                 .send()
                 .await
                 .map_err(|e| store_error("Query", e))?;
             for item in out.items() {
+                if !matches!(key_of(item)?, ItemKey::Adjustment(of, _) if of == sku) {
+                    return Err(corrupt(item, "it is not an adjustment of its sku"));
+                }
                 adjustments += get_n::<i64>(item, "delta")?;
             }
             start = out.last_evaluated_key;
@@ -88,33 +109,20 @@ impl DynamoStore {
     }
 }
 
-fn id_after<'a>(pk: &'a str, prefix: &str) -> Option<&'a str> {
-    pk.strip_prefix(prefix)
-}
-
 #[async_trait]
 impl FindOverdueHolds for DynamoStore {
     async fn overdue_holds(&self, now: Timestamp) -> Result<Vec<ReservationId>> {
-        let keys = self.buckets(Sweep::Hold, Some(now.to_string())).await?;
-        Ok(keys
-            .iter()
-            .filter_map(|pk| {
-                id_after(pk, "RESERVATION#").and_then(|id| ReservationId::parse(id).ok())
-            })
-            .collect())
+        self.buckets(Sweep::Hold, Some(now.to_string()), reservation_id)
+            .await
     }
 }
 
 #[async_trait]
 impl FindUnappliedCommands for DynamoStore {
     async fn unapplied_commands(&self, cutoff: Timestamp) -> Result<Vec<Restock>> {
-        let keys = self
-            .buckets(Sweep::Command, Some(cutoff.to_string()))
+        let ids = self
+            .buckets(Sweep::Command, Some(cutoff.to_string()), command_id)
             .await?;
-        let ids: Vec<CommandId> = keys
-            .iter()
-            .filter_map(|pk| id_after(pk, "COMMAND#").and_then(|id| CommandId::parse(id).ok()))
-            .collect();
         let commands = try_join_all(ids.iter().map(|id| self.command(id))).await?;
         Ok(commands
             .into_iter()
@@ -125,31 +133,37 @@ impl FindUnappliedCommands for DynamoStore {
     }
 
     async fn mark_resent(&self, id: &CommandId, at: Timestamp) -> Result<()> {
-        let pending = serde_json::to_value(CommandStatus::Pending).unwrap_or_default();
-        let item = self.update(
-            keys::command(id),
-            keys::COMMAND.into(),
-            "SET sweep_at = :at",
-            "#status = :pending",
-            super::codec::values([
-                (":at", s(at.to_string())),
-                (":pending", s(pending.as_str().unwrap_or_default())),
-            ]),
-        )?;
-        // A command applied in the meantime fails the condition, and needs nothing more.
-        self.transact(vec![item]).await?;
-        Ok(())
+        let mut backoff = Backoff::default();
+        while backoff.next_attempt().await {
+            let item = self.update(
+                schema::command(id),
+                schema::COMMAND.into(),
+                "SET sweep_at = :at",
+                "#status = :pending",
+                values([
+                    (":at", s(at.to_string())),
+                    (":pending", s(CommandStatus::Pending.text())),
+                ]),
+            )?;
+            let outcome = self.transact(vec![item]).await?;
+            // A command applied in the meantime fails the condition, and needs nothing
+            // more; any other cancellation (busy, a conflict) is tried again.
+            if matches!(outcome, Transaction::Committed) || outcome.condition_failed(0) {
+                return Ok(());
+            }
+        }
+        Err(Error::Contention)
     }
 }
 
 #[async_trait]
 impl ReadBooks for DynamoStore {
     async fn books(&self) -> Result<Vec<SkuBooks>> {
-        let hold_keys = self.buckets(Sweep::Hold, None).await?;
+        let held_ids = self.buckets(Sweep::Hold, None, reservation_id).await?;
         let holds = try_join_all(
-            hold_keys
-                .into_iter()
-                .map(|pk| self.get(pk, keys::RESERVATION.into())),
+            held_ids
+                .iter()
+                .map(|id| self.get(schema::reservation(id), schema::RESERVATION.into())),
         )
         .await?;
         let mut held: BTreeMap<Sku, u64> = BTreeMap::new();
@@ -162,15 +176,31 @@ impl ReadBooks for DynamoStore {
             }
         }
         let skus: Vec<Sku> = self
-            .bucket(keys::SKUS_BUCKET.into(), None)
-            .await?
-            .iter()
-            .filter_map(|pk| id_after(pk, "SKU#").and_then(|sku| Sku::parse(sku).ok()))
-            .collect();
+            .bucket(schema::SKUS_BUCKET.into(), None, |key| match key {
+                ItemKey::Sku(sku) => Some(sku),
+                _ => None,
+            })
+            .await?;
         try_join_all(skus.into_iter().map(|sku| {
             let held = held.get(&sku).copied().unwrap_or(0);
             self.sku_books(sku, held)
         }))
         .await
+    }
+}
+
+/// The reservation a hold bucket's item is; nothing else belongs there.
+fn reservation_id(key: ItemKey) -> Option<ReservationId> {
+    match key {
+        ItemKey::Reservation(id) => Some(id),
+        _ => None,
+    }
+}
+
+/// The command a command bucket's item is; nothing else belongs there.
+fn command_id(key: ItemKey) -> Option<CommandId> {
+    match key {
+        ItemKey::Command(id) => Some(id),
+        _ => None,
     }
 }
