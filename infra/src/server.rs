@@ -8,20 +8,16 @@ use aws_config::SdkConfig;
 use aws_lambda_events::sqs::{SqsEvent, SqsMessage};
 use aws_sdk_dynamodb::config::{Credentials, SharedCredentialsProvider};
 use aws_sdk_sqs::types::MessageSystemAttributeName;
-use axum::body::Body as AxumBody;
-use http_body_util::BodyExt;
-use lambda_http::{Body, Request, Response};
+use lambda_http::tower::ServiceExt;
 use place_order::PlaceOrders;
 use reconcile::{Reconcile, Settings};
 use refund::Refunds;
 use reserve_stock::ReserveStock;
 use stock_admin::StockAdmin;
+use stockroom::http::{self, Capture, Route, Routes};
 use stockroom::queue::{CommandQueue, SqsQueue};
 use stockroom::store::DynamoStore;
-use stockroom::{http, Clock, Config, Error};
-
-/// API Gateway's own payload limit; the functions enforce their smaller one.
-const MAX_PAYLOAD: usize = 10 * 1024 * 1024;
+use stockroom::{Clock, Config};
 
 /// A Lambda function of the template: each has its own role, so each signs its AWS
 /// calls as itself here (the access key id is its logical id) and the emulator's IAM gate
@@ -55,6 +51,17 @@ impl Function {
         }
     }
 
+    /// The routes API Gateway sends to this function, as its router declares them.
+    pub fn routes(self) -> Vec<Route> {
+        match self {
+            Function::StockAdmin => stock_admin::routes::<Capture<_>>().list(),
+            Function::ReserveStock => reserve_stock::routes::<Capture<_>>().list(),
+            Function::PlaceOrder => place_order::routes::<Capture<_>>().list(),
+            Function::Refund => refund::routes::<Capture<_>>().list(),
+            Function::Reconcile => Vec::new(),
+        }
+    }
+
     /// `aws` (endpoint, region, HTTP client) with this function's identity.
     pub fn sdk_config(self, aws: &SdkConfig) -> SdkConfig {
         aws.to_builder()
@@ -80,12 +87,10 @@ pub struct Wiring<'a> {
     pub queue: &'a dyn Fn(SqsQueue) -> Arc<dyn CommandQueue>,
 }
 
-/// Every function's handler, each with the clients its `main` would build.
+/// Every function, each with the clients its `main` would build.
 pub struct Functions {
-    stock_admin: StockAdmin<DynamoStore>,
-    reserve_stock: ReserveStock<DynamoStore>,
-    place_order: PlaceOrders<DynamoStore>,
-    refund: Refunds<DynamoStore>,
+    /// Every API function's routes in one router, as API Gateway routes them.
+    api: axum::Router,
     reconcile: Reconcile<DynamoStore>,
     /// Reconcile's SQS client: Lambda's event source polls with the function's role.
     reconcile_sqs: aws_sdk_sqs::Client,
@@ -111,15 +116,21 @@ impl Functions {
                 config.queue_url.clone().unwrap_or_default(),
             ))
         };
+        let stock_admin = StockAdmin::new(store(Function::StockAdmin), clock.clone());
+        let reserve_stock = ReserveStock::new(store(Function::ReserveStock), clock.clone());
+        let place_order = PlaceOrders::new(store(Function::PlaceOrder), clock.clone());
+        let refund = Refunds::new(
+            store(Function::Refund),
+            queue_of(Function::Refund),
+            clock.clone(),
+        );
+        let routes: Routes = stock_admin::routes()
+            .with_state(Arc::new(stock_admin))
+            .merge(reserve_stock::routes().with_state(Arc::new(reserve_stock)))
+            .merge(place_order::routes().with_state(Arc::new(place_order)))
+            .merge(refund::routes().with_state(Arc::new(refund)));
         Self {
-            stock_admin: StockAdmin::new(store(Function::StockAdmin), clock.clone()),
-            reserve_stock: ReserveStock::new(store(Function::ReserveStock), clock.clone()),
-            place_order: PlaceOrders::new(store(Function::PlaceOrder), clock.clone()),
-            refund: Refunds::new(
-                store(Function::Refund),
-                queue_of(Function::Refund),
-                clock.clone(),
-            ),
+            api: http::api(routes),
             reconcile: Reconcile::new(
                 store(Function::Reconcile),
                 queue_of(Function::Reconcile),
@@ -133,66 +144,22 @@ impl Functions {
     pub fn reconcile(&self) -> &Reconcile<DynamoStore> {
         &self.reconcile
     }
-
-    /// Sends the request to the function that owns its route.
-    pub async fn dispatch(&self, req: Request) -> Response<Body> {
-        let segments = match http::segments(&req) {
-            Ok(segments) => segments,
-            Err(not_canonical) => return http::problem(&not_canonical),
-        };
-        match segments.as_slice() {
-            ["skus", ..] | ["campaigns", ..] => self.stock_admin.handle(req).await,
-            ["reservations", ..] => self.reserve_stock.handle(req).await,
-            ["orders", _, "refunds"] => self.refund.handle(req).await,
-            ["orders", ..] => self.place_order.handle(req).await,
-            _ => http::problem(&http::route_not_found(&req)),
-        }
-    }
 }
 
-/// Turns an HTTP request into the request a function gets from API Gateway, and back.
+/// One request through the function that owns its route.
 pub async fn serve_one(
     functions: &Functions,
     req: axum::extract::Request,
 ) -> axum::response::Response {
-    let (parts, body) = req.into_parts();
-    let bytes = match http_body_util::Limited::new(body, MAX_PAYLOAD)
-        .collect()
-        .await
-    {
-        Ok(collected) => collected.to_bytes(),
-        Err(_) => {
-            let too_large = Error::PayloadTooLarge { limit: MAX_PAYLOAD };
-            return into_axum(http::problem(&too_large));
-        }
-    };
-    let body = if bytes.is_empty() {
-        Body::Empty
-    } else {
-        match String::from_utf8(bytes.to_vec()) {
-            Ok(text) => Body::Text(text),
-            Err(e) => Body::Binary(e.into_bytes()),
-        }
-    };
-    into_axum(functions.dispatch(Request::from_parts(parts, body)).await)
-}
-
-fn into_axum(response: Response<Body>) -> axum::response::Response {
-    let (parts, body) = response.into_parts();
-    let bytes = match body {
-        Body::Text(text) => text.into_bytes(),
-        Body::Binary(bytes) => bytes,
-        _ => Vec::new(),
-    };
-    axum::response::Response::from_parts(parts, AxumBody::from(bytes))
+    match functions.api.clone().oneshot(req).await {
+        Ok(response) => response,
+        Err(never) => match never {},
+    }
 }
 
 /// The axum app that serves every route through `functions`.
 pub fn app(functions: Arc<Functions>) -> axum::Router {
-    axum::Router::new().fallback(move |req: axum::extract::Request| {
-        let functions = functions.clone();
-        async move { serve_one(&functions, req).await }
-    })
+    functions.api.clone()
 }
 
 /// What Lambda does when an SQS event source mapping is created: it reads the queue's

@@ -1,31 +1,433 @@
-//! HTTP plumbing shared by the API functions: reading JSON bodies within limits,
-//! writing JSON and problem responses, and telling who the caller is.
+//! HTTP for the API functions. Each function declares its routes once, as `Routes`: the
+//! list API Gateway must send to it and the axum router that serves them come from the
+//! same calls. Requests are read by the extractors here (path ids, JSON bodies within
+//! limits, idempotent POSTs) and every refusal is an RFC 9457 problem.
 
-use lambda_http::http::{header, HeaderValue, Method, StatusCode};
-use lambda_http::{Body, Request, RequestExt, Response};
+use std::collections::BTreeMap;
+use std::fmt;
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+
+use axum::body::{Body, Bytes, HttpBody};
+use axum::extract::{FromRequest, FromRequestParts, MatchedPath, Request};
+use axum::handler::Handler;
+use axum::http::request::Parts;
+use axum::http::{header, Extensions, HeaderValue, Method, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::IntoResponse;
+use axum::routing::{MethodFilter, MethodRouter};
+use axum::{BoxError, Router};
+use http_body_util::{BodyExt, LengthLimitError, Limited};
+use lambda_http::tower::ServiceExt;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use serde_json::Value;
+use tracing::Instrument;
+use ulid::Ulid;
 
-use crate::error::{Error, Result};
-use crate::idempotency::{fingerprint, RecordedRequest, REPLAYED_HEADER};
+use crate::domain::{CampaignId, OrderId, ReservationId, Sku};
+use crate::error::{Error, Problem, Result};
+use crate::idempotency::{
+    fingerprint, IdempotencyKey, RecordedRequest, RequestKey, RouteScope, REPLAYED_HEADER,
+};
+
+pub use axum::response::Response;
 
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
 
-/// A parsed JSON body and the fingerprint of what was sent.
-pub struct JsonBody<T> {
-    pub value: T,
-    pub fingerprint: String,
+/// One route as API Gateway names it: a method and a path template
+/// (`POST /orders/{id}/refunds`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Route {
+    pub method: &'static str,
+    pub path: &'static str,
 }
 
-/// Reads the body as `T`: at most 64 KiB, valid JSON, the right shape.
-pub fn json_body<T: DeserializeOwned>(req: &Request) -> Result<JsonBody<T>> {
-    let bytes: &[u8] = req.body().as_ref();
-    if bytes.len() > MAX_BODY_BYTES {
-        return Err(Error::PayloadTooLarge {
-            limit: MAX_BODY_BYTES,
-        });
+impl fmt::Display for Route {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {}", self.method, self.path)
     }
+}
+
+/// A function's routes, each declared once with its handler. `S` is the handlers' state.
+pub struct Routes<S = ()> {
+    /// Per path template, the methods declared on it and their handlers.
+    paths: BTreeMap<&'static str, (Vec<&'static str>, MethodRouter<S>)>,
+}
+
+impl<S: Clone + Send + Sync + 'static> Default for Routes<S> {
+    fn default() -> Self {
+        Self {
+            paths: BTreeMap::new(),
+        }
+    }
+}
+
+impl<S: Clone + Send + Sync + 'static> Routes<S> {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn get<H: Handler<T, S>, T: 'static>(self, path: &'static str, handler: H) -> Self {
+        self.on("GET", MethodFilter::GET, path, handler)
+    }
+
+    pub fn put<H: Handler<T, S>, T: 'static>(self, path: &'static str, handler: H) -> Self {
+        self.on("PUT", MethodFilter::PUT, path, handler)
+    }
+
+    pub fn post<H: Handler<T, S>, T: 'static>(self, path: &'static str, handler: H) -> Self {
+        self.on("POST", MethodFilter::POST, path, handler)
+    }
+
+    pub fn delete<H: Handler<T, S>, T: 'static>(self, path: &'static str, handler: H) -> Self {
+        self.on("DELETE", MethodFilter::DELETE, path, handler)
+    }
+
+    fn on<H: Handler<T, S>, T: 'static>(
+        mut self,
+        method: &'static str,
+        filter: MethodFilter,
+        path: &'static str,
+        handler: H,
+    ) -> Self {
+        let (mut methods, router) = self.paths.remove(path).unwrap_or_default();
+        methods.push(method);
+        self.paths
+            .insert(path, (methods, router.on(filter, handler)));
+        self
+    }
+
+    /// Every (method, path template) pair, in order.
+    pub fn list(&self) -> Vec<Route> {
+        let mut routes: Vec<Route> = self
+            .paths
+            .iter()
+            .flat_map(|(path, (methods, _))| methods.iter().map(|method| Route { method, path }))
+            .collect();
+        routes.sort();
+        routes
+    }
+
+    /// The same routes with their handlers given `state`.
+    pub fn with_state<S2>(self, state: S) -> Routes<S2> {
+        Routes {
+            paths: self
+                .paths
+                .into_iter()
+                .map(|(path, (methods, router))| {
+                    (path, (methods, router.with_state(state.clone())))
+                })
+                .collect(),
+        }
+    }
+
+    /// The routes of both (the local server serves every function's at once).
+    pub fn merge(mut self, other: Routes<S>) -> Self {
+        for (path, (methods, router)) in other.paths {
+            let (mut all, mine) = self.paths.remove(path).unwrap_or_default();
+            all.extend(methods);
+            self.paths.insert(path, (all, mine.merge(router)));
+        }
+        self
+    }
+}
+
+/// What a function does with the requests its routes have read.
+pub trait Serve<C>: Send + Sync + 'static {
+    fn serve(&self, call: C) -> impl Future<Output = Result<Response>> + Send;
+}
+
+/// Serves nothing: keeps the call its routes read, for `parse`.
+pub struct Capture<C>(Mutex<Option<C>>);
+
+impl<C: Send + 'static> Serve<C> for Capture<C> {
+    async fn serve(&self, call: C) -> Result<Response> {
+        *self.0.lock().unwrap_or_else(|e| e.into_inner()) = Some(call);
+        Ok(StatusCode::NO_CONTENT.into_response())
+    }
+}
+
+/// A request its routes accepted, before anything was read or written.
+pub struct Parsed<C> {
+    pub call: C,
+    /// The route it was for, with its ids as sent.
+    pub scope: RouteScope,
+}
+
+/// What `routes` make of `req` when nothing is behind them: the call, or the problem the
+/// request is refused with. The router, its checks and its extractors are those a
+/// function runs in Lambda; tests drive them with this.
+pub async fn parse<C, B>(
+    routes: Routes<Arc<Capture<C>>>,
+    req: axum::http::Request<B>,
+) -> std::result::Result<Parsed<C>, Problem>
+where
+    C: Send + 'static,
+    B: HttpBody<Data = Bytes> + Send + 'static,
+    B::Error: Into<BoxError>,
+{
+    let capture = Arc::new(Capture(Mutex::new(None)));
+    let scope = Arc::new(Mutex::new(None));
+    let seen = scope.clone();
+    let router = api(routes.with_state(capture.clone())).layer(middleware::from_fn(
+        move |req: Request, next: Next| {
+            let seen = seen.clone();
+            async move {
+                *seen.lock().unwrap_or_else(|e| e.into_inner()) = route_scope(&req).ok();
+                next.run(req).await
+            }
+        },
+    ));
+    let response = match router.oneshot(req).await {
+        Ok(response) => response,
+        Err(never) => match never {},
+    };
+    let call = capture.0.lock().unwrap_or_else(|e| e.into_inner()).take();
+    let scope = scope.lock().unwrap_or_else(|e| e.into_inner()).take();
+    match (call, scope) {
+        (Some(call), Some(scope)) => Ok(Parsed { call, scope }),
+        _ => Err(response
+            .extensions()
+            .get::<Problem>()
+            .cloned()
+            .unwrap_or_else(|| {
+                Error::Config(format!("a {} answer without a problem", response.status())).problem()
+            })),
+    }
+}
+
+/// The router that serves `routes` as API Gateway and the function would together:
+/// only the canonical spelling of a path is routed, an undeclared path is a
+/// `route_not_found` problem, a method a path does not declare is `method_not_allowed`
+/// with `Allow`, every request has its span and every 5xx is counted by route and code.
+pub fn api(routes: Routes) -> Router {
+    let mut router = Router::new();
+    for (path, (mut methods, handlers)) in routes.paths {
+        methods.sort_unstable();
+        let refuse = move |method: Method| {
+            let allow = methods.clone();
+            async move {
+                Error::MethodNotAllowed {
+                    method: method.to_string(),
+                    allow,
+                }
+            }
+        };
+        // axum would answer HEAD with the GET handler; API Gateway routes only what
+        // the template declares.
+        router = router.route(
+            path,
+            handlers
+                .on(MethodFilter::HEAD, refuse.clone())
+                .fallback(refuse),
+        );
+    }
+    router
+        .fallback(|req: Request| async move { route_not_found(&req) })
+        .layer(middleware::from_fn(canonical_paths_only))
+        .layer(middleware::from_fn(observe))
+}
+
+/// Whether `path` is spelled the one canonical way: a `/` before each segment and none
+/// after the last (`/skus/tea`). Every other spelling (`/skus/tea/`, `//skus/tea`,
+/// `/skus//tea`) is no route, so one request never has two scopes.
+pub fn is_canonical(path: &str) -> bool {
+    path.strip_prefix('/')
+        .is_some_and(|rest| rest.split('/').all(|segment| !segment.is_empty()))
+}
+
+async fn canonical_paths_only(req: Request, next: Next) -> Response {
+    if is_canonical(req.uri().path()) {
+        next.run(req).await
+    } else {
+        route_not_found(&req).into_response()
+    }
+}
+
+/// The request's span (its idempotency key goes on every log line), and the count of
+/// every 5xx (`ServerErrors` by route template and code, and in total for the alarm).
+async fn observe(req: Request, next: Next) -> Response {
+    let route = match req.extensions().get::<MatchedPath>() {
+        Some(template) => format!("{} {}", req.method(), template.as_str()),
+        None => format!("{} (no route)", req.method()),
+    };
+    let key = req
+        .headers()
+        .get(crate::idempotency::HEADER)
+        .or_else(|| req.headers().get(crate::idempotency::LEGACY_HEADER))
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    let span = tracing::info_span!(
+        "request",
+        method = %req.method(),
+        path = %req.uri().path(),
+        idempotency_key = key
+    );
+    let response = next.run(req).instrument(span).await;
+    if response.status().is_server_error() {
+        let code = response
+            .extensions()
+            .get::<Problem>()
+            .map_or("unknown", |p| p.code);
+        crate::metrics::count_with_total("ServerErrors", 1, &[("route", &route), ("code", code)]);
+    }
+    response
+}
+
+fn route_not_found<B>(req: &axum::http::Request<B>) -> Error {
+    Error::RouteNotFound {
+        method: req.method().to_string(),
+        path: req.uri().path().to_owned(),
+    }
+}
+
+/// The ids in `path` where `template` has a `{…}` segment, as sent (not
+/// percent-decoded: an id has one spelling, and each id type's `parse` decides).
+fn path_ids<'a>(template: &str, path: &'a str) -> Vec<&'a str> {
+    template
+        .split('/')
+        .zip(path.split('/'))
+        .filter(|(part, _)| part.starts_with('{'))
+        .map(|(_, id)| id)
+        .collect()
+}
+
+/// The path template the router matched (`/skus/{sku}`).
+fn template(extensions: &Extensions) -> Result<&str> {
+    extensions
+        .get::<MatchedPath>()
+        .map(MatchedPath::as_str)
+        .ok_or_else(|| Error::Config("a route's extractor ran outside its route".into()))
+}
+
+/// The route a request was for: its template with the ids as sent.
+fn route_scope<B>(req: &axum::http::Request<B>) -> Result<RouteScope> {
+    let template = template(req.extensions())?;
+    Ok(scope_of(req.method(), template, req.uri().path()))
+}
+
+fn scope_of(method: &Method, template: &str, path: &str) -> RouteScope {
+    RouteScope::new(&format!("{method} {template}"), &path_ids(template, path))
+}
+
+/// An id that can be a path segment, refused as its type is.
+pub trait PathId: Sized {
+    fn from_path(segment: &str) -> Result<Self>;
+}
+
+impl PathId for Sku {
+    fn from_path(segment: &str) -> Result<Self> {
+        Ok(Sku::parse(segment)?)
+    }
+}
+
+impl PathId for CampaignId {
+    fn from_path(segment: &str) -> Result<Self> {
+        Ok(CampaignId::parse(segment)?)
+    }
+}
+
+/// An id that cannot exist is simply not found.
+impl PathId for ReservationId {
+    fn from_path(segment: &str) -> Result<Self> {
+        ReservationId::parse(segment).map_err(|_| Error::ReservationNotFound(segment.to_owned()))
+    }
+}
+
+/// An id that cannot exist is simply not found.
+impl PathId for OrderId {
+    fn from_path(segment: &str) -> Result<Self> {
+        OrderId::parse(segment).map_err(|_| Error::OrderNotFound(segment.to_owned()))
+    }
+}
+
+/// The id in the route's one `{…}` segment.
+pub struct Id<T>(pub T);
+
+impl<S: Send + Sync, T: PathId> FromRequestParts<S> for Id<T> {
+    type Rejection = Error;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self> {
+        let template = template(&parts.extensions)?;
+        match path_ids(template, parts.uri.path())[..] {
+            [id] => T::from_path(id).map(Id),
+            _ => Err(Error::Config(format!("{template} has not one id"))),
+        }
+    }
+}
+
+/// A JSON body of type `T`: at most 64 KiB, valid JSON, an object, the right shape.
+pub struct Json<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Json<T> {
+    type Rejection = Error;
+
+    async fn from_request(req: Request, _: &S) -> Result<Self> {
+        let (value, _) = decode(&read(req.into_body()).await?)?;
+        Ok(Json(value))
+    }
+}
+
+/// An idempotent JSON POST, checked: its `Idempotency-Key`, its JSON body (as `Json`)
+/// and the body's fingerprint, and the id of the record it creates, derived from the
+/// route (template and ids), the caller and the key, so that every retry derives it again.
+pub struct Idempotent<T> {
+    pub body: T,
+    pub fingerprint: String,
+    pub id: Ulid,
+}
+
+impl<T> Idempotent<T> {
+    /// The same request with its body checked further.
+    pub fn try_map<U>(self, check: impl FnOnce(T) -> Result<U>) -> Result<Idempotent<U>> {
+        Ok(Idempotent {
+            body: check(self.body)?,
+            fingerprint: self.fingerprint,
+            id: self.id,
+        })
+    }
+}
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Idempotent<T> {
+    type Rejection = Error;
+
+    async fn from_request(req: Request, _: &S) -> Result<Self> {
+        let key = IdempotencyKey::from_headers(req.headers())?;
+        let scope = route_scope(&req)?;
+        let (parts, body) = req.into_parts();
+        let caller = caller(&parts);
+        let (body, fingerprint) = decode(&read(body).await?)?;
+        let id = RequestKey {
+            route: &scope,
+            caller: &caller,
+            key: &key,
+        }
+        .derive();
+        Ok(Self {
+            body,
+            fingerprint,
+            id,
+        })
+    }
+}
+
+/// The body's bytes, at most 64 KiB of them.
+async fn read(body: Body) -> Result<Bytes> {
+    match Limited::new(body, MAX_BODY_BYTES).collect().await {
+        Ok(collected) => Ok(collected.to_bytes()),
+        Err(e) if e.is::<LengthLimitError>() => Err(Error::PayloadTooLarge {
+            limit: MAX_BODY_BYTES,
+        }),
+        Err(e) => Err(Error::InvalidRequest(format!(
+            "the body could not be read: {e}"
+        ))),
+    }
+}
+
+/// `bytes` as `T` (valid JSON, an object, the right shape), and their fingerprint.
+fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<(T, String)> {
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Err(Error::InvalidRequest("a JSON body is required".into()));
     }
@@ -38,10 +440,7 @@ pub fn json_body<T: DeserializeOwned>(req: &Request) -> Result<JsonBody<T>> {
     }
     let value = serde_path_to_error::deserialize(&raw)
         .map_err(|e| Error::InvalidRequest(in_plain_words(&e)))?;
-    Ok(JsonBody {
-        value,
-        fingerprint: fingerprint(&raw),
-    })
+    Ok((value, fingerprint(&raw)))
 }
 
 /// A body that does not fit its type, said without the names of Rust types: serde's
@@ -118,148 +517,12 @@ fn json_kind(serde_words: &str) -> &'static str {
     }
 }
 
-pub fn json<T: Serialize>(status: u16, value: &T) -> Response<Body> {
-    let body = serde_json::to_string(value).unwrap_or_else(|_| "{}".into());
-    raw_json(status, body, "application/json")
-}
-
-fn raw_json(status: u16, body: String, content_type: &'static str) -> Response<Body> {
-    let mut response = Response::new(Body::Text(body));
-    *response.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
-    response
-        .headers_mut()
-        .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
-    response
-}
-
-/// The response a recorded request got the first time, marked as a replay.
-pub fn replay(recorded: RecordedRequest) -> Response<Body> {
-    let mut response = raw_json(recorded.status, recorded.body, "application/json");
-    response
-        .headers_mut()
-        .insert(REPLAYED_HEADER, HeaderValue::from_static("true"));
-    response
-}
-
-/// The RFC 9457 answer for an error, logged at a level that matches who is at fault.
-pub fn problem(error: &Error) -> Response<Body> {
-    let p = error.problem();
-    if p.status < 500 {
-        crate::metrics::count("Rejections", 1, &[("code", p.code)]);
-    }
-    if p.status >= 500 {
-        tracing::error!(code = p.code, error = %error, "request failed");
-    } else {
-        tracing::info!(code = p.code, status = p.status, "request rejected");
-    }
-    let mut response = raw_json(p.status, p.body.to_string(), "application/problem+json");
-    if let Some(seconds) = p.retry_after {
-        response
-            .headers_mut()
-            .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
-    }
-    if let Some(allow) = p.allow.and_then(|a| HeaderValue::from_str(&a).ok()) {
-        response.headers_mut().insert(header::ALLOW, allow);
-    }
-    response
-}
-
-/// The span a request is handled in: its idempotency key (if any) goes on every log line.
-pub fn request_span(req: &Request) -> tracing::Span {
-    let key = req
-        .headers()
-        .get(crate::idempotency::HEADER)
-        .or_else(|| req.headers().get(crate::idempotency::LEGACY_HEADER))
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default();
-    tracing::info_span!(
-        "request",
-        method = %req.method(),
-        path = %req.uri().path(),
-        idempotency_key = key
-    )
-}
-
-/// Turns a handler's result into the response, whatever happened. Every 5xx is counted
-/// (`ServerErrors` by route and code, and in total for the alarm).
-pub fn respond(req: &Request, result: Result<Response<Body>>) -> Response<Body> {
-    result.unwrap_or_else(|e| {
-        let response = problem(&e);
-        if response.status().is_server_error() {
-            let code = e.problem().code;
-            crate::metrics::count_with_total(
-                "ServerErrors",
-                1,
-                &[("route", &route_label(req)), ("code", code)],
-            );
-        }
-        response
-    })
-}
-
-/// The route a request was for, ids replaced (`POST /orders/{id}/refunds`): a metric
-/// dimension, so it never carries what a caller typed beyond the known route names.
-pub fn route_label(req: &Request) -> String {
-    const KNOWN: [&str; 6] = [
-        "skus",
-        "campaigns",
-        "reservations",
-        "orders",
-        "adjustments",
-        "refunds",
-    ];
-    let template: Vec<&str> = req
-        .uri()
-        .path()
-        .split('/')
-        .filter(|s| !s.is_empty())
-        .enumerate()
-        .map(|(i, s)| match (i % 2, KNOWN.contains(&s)) {
-            (0, true) => s,
-            (0, false) => "{other}",
-            _ => "{id}",
-        })
-        .collect();
-    format!("{} /{}", req.method(), template.join("/"))
-}
-
-/// The path's segments, if it is spelled the one canonical way: a `/` before each
-/// segment and none after the last (`/skus/tea`). Every other spelling (`/skus/tea/`,
-/// `//skus/tea`, `/skus//tea`) is no route, so one request never has two scopes.
-pub fn segments(req: &Request) -> Result<Vec<&str>> {
-    let segments: Vec<&str> = match req.uri().path().strip_prefix('/') {
-        Some(rest) => rest.split('/').collect(),
-        None => Vec::new(),
-    };
-    if segments.is_empty() || segments.iter().any(|s| s.is_empty()) {
-        return Err(route_not_found(req));
-    }
-    Ok(segments)
-}
-
-pub fn route_not_found(req: &Request) -> Error {
-    Error::RouteNotFound {
-        method: req.method().to_string(),
-        path: req.uri().path().to_owned(),
-    }
-}
-
-pub fn method_not_allowed(req: &Request, allow: &[&'static str]) -> Error {
-    Error::MethodNotAllowed {
-        method: req.method().to_string(),
-        allow: allow.to_vec(),
-    }
-}
-
-pub fn is(req: &Request, method: &Method) -> bool {
-    req.method() == method
-}
-
 /// Who is calling: the JWT subject or IAM principal API Gateway vouches for, or
 /// `anonymous` where the route is open (locally, or with no authorizer configured).
-pub fn caller(req: &Request) -> String {
+fn caller(parts: &Parts) -> String {
     use lambda_http::request::RequestContext;
-    let from_context = match req.request_context_ref() {
+    use lambda_http::RequestExt;
+    let from_context = match parts.request_context_ref() {
         Some(RequestContext::ApiGatewayV2(ctx)) => ctx.authorizer.as_ref().and_then(|a| {
             a.jwt
                 .as_ref()
@@ -269,6 +532,80 @@ pub fn caller(req: &Request) -> String {
         _ => None,
     };
     from_context.unwrap_or_else(|| "anonymous".to_owned())
+}
+
+pub fn json<T: Serialize>(status: StatusCode, value: &T) -> Response {
+    let body = serde_json::to_string(value).unwrap_or_else(|_| "{}".into());
+    raw_json(status, body, "application/json")
+}
+
+/// `201 Created` with `Location`, where what was created is read.
+pub fn created<T: Serialize>(location: &str, value: &T) -> Response {
+    with_location(json(StatusCode::CREATED, value), location)
+}
+
+fn with_location(mut response: Response, location: &str) -> Response {
+    if let Ok(location) = HeaderValue::from_str(location) {
+        response.headers_mut().insert(header::LOCATION, location);
+    }
+    response
+}
+
+fn raw_json(status: StatusCode, body: String, content_type: &'static str) -> Response {
+    (status, [(header::CONTENT_TYPE, content_type)], body).into_response()
+}
+
+/// The answer a recorded request got the first time, marked as a replay, if
+/// `fingerprint` is the same request; a first `201` carries `location` again.
+pub fn replay(
+    first: RecordedRequest,
+    fingerprint: &str,
+    location: Option<&str>,
+) -> Result<Response> {
+    let first = first.replay(fingerprint)?;
+    let status = StatusCode::from_u16(first.status).unwrap_or(StatusCode::OK);
+    let mut response = raw_json(status, first.body, "application/json");
+    response
+        .headers_mut()
+        .insert(REPLAYED_HEADER, HeaderValue::from_static("true"));
+    Ok(match location {
+        Some(location) if status == StatusCode::CREATED => with_location(response, location),
+        _ => response,
+    })
+}
+
+impl IntoResponse for Error {
+    fn into_response(self) -> Response {
+        problem(&self)
+    }
+}
+
+/// The RFC 9457 answer for an error, logged at a level that matches who is at fault.
+/// The problem rides along in the response's extensions, for the 5xx count and `parse`.
+pub fn problem(error: &Error) -> Response {
+    let p = error.problem();
+    if p.status < 500 {
+        crate::metrics::count("Rejections", 1, &[("code", p.code)]);
+        tracing::info!(code = p.code, status = p.status, "request rejected");
+    } else {
+        tracing::error!(code = p.code, error = %error, "request failed");
+    }
+    let status = StatusCode::from_u16(p.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let mut response = raw_json(status, p.body.to_string(), "application/problem+json");
+    if let Some(seconds) = p.retry_after {
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+    }
+    if let Some(allow) = p
+        .allow
+        .as_deref()
+        .and_then(|a| HeaderValue::from_str(a).ok())
+    {
+        response.headers_mut().insert(header::ALLOW, allow);
+    }
+    response.extensions_mut().insert(p);
+    response
 }
 
 #[cfg(test)]
@@ -284,8 +621,7 @@ mod tests {
     }
 
     fn detail<T: DeserializeOwned>(body: &str) -> String {
-        let req = Request::new(Body::Text(body.to_owned()));
-        match json_body::<T>(&req) {
+        match decode::<T>(body.as_bytes()) {
             Err(Error::InvalidRequest(detail)) => detail,
             Err(other) => panic!("{body}: {other}"),
             Ok(_) => panic!("{body} was accepted"),
@@ -345,18 +681,111 @@ mod tests {
     }
 
     #[test]
-    fn only_canonical_paths_have_segments() {
-        let at = |path: &str| {
-            let mut req = Request::new(Body::Empty);
-            *req.uri_mut() = path.parse().unwrap();
-            req
-        };
-        assert_eq!(segments(&at("/skus/tea")).unwrap(), ["skus", "tea"]);
-        for other in ["/skus/tea/", "//skus/tea", "/skus//tea", "/", "//"] {
-            assert!(
-                matches!(segments(&at(other)), Err(Error::RouteNotFound { .. })),
-                "{other}"
-            );
+    fn only_canonical_paths_are_routed() {
+        assert!(is_canonical("/skus/tea"));
+        for other in ["/skus/tea/", "//skus/tea", "/skus//tea", "/", "//", ""] {
+            assert!(!is_canonical(other), "{other}");
         }
+    }
+
+    /// A route table like a function's: `GET`/`PUT` on `/things/{id}`.
+    fn things() -> Routes<Arc<Capture<String>>> {
+        use axum::extract::State;
+        let read = |State(h): State<Arc<Capture<String>>>, Id(id): Id<Sku>| async move {
+            h.serve(id.as_str().to_owned()).await
+        };
+        Routes::new()
+            .get("/things/{id}", read)
+            .put("/things/{id}", read)
+    }
+
+    fn refusal(method: Method, path: &str) -> Problem {
+        let req = axum::http::Request::builder()
+            .method(method)
+            .uri(path)
+            .body(Body::empty())
+            .unwrap();
+        match futures::executor::block_on(parse(things(), req)) {
+            Ok(parsed) => panic!("{path} was read as {}", parsed.call),
+            Err(problem) => problem,
+        }
+    }
+
+    #[test]
+    fn routes_list_what_they_serve() {
+        let list: Vec<String> = things().list().iter().map(Route::to_string).collect();
+        assert_eq!(list, ["GET /things/{id}", "PUT /things/{id}"]);
+    }
+
+    #[test]
+    fn undeclared_methods_and_paths_are_problems() {
+        for method in [Method::PATCH, Method::HEAD, Method::POST] {
+            let p = refusal(method.clone(), "/things/a");
+            assert_eq!((p.status, p.code), (405, "method_not_allowed"), "{method}");
+            assert_eq!(p.allow.as_deref(), Some("GET, PUT"));
+        }
+        for path in [
+            "/things",
+            "/things/a/",
+            "//things/a",
+            "/things//a",
+            "/other/a",
+            "/",
+        ] {
+            let p = refusal(Method::GET, path);
+            assert_eq!((p.status, p.code), (404, "route_not_found"), "{path}");
+        }
+        let p = refusal(Method::GET, "/things/a%20b");
+        assert_eq!((p.status, p.code), (400, "invalid_request"));
+        let req = axum::http::Request::get("/things/a")
+            .body(Body::empty())
+            .unwrap();
+        let parsed = futures::executor::block_on(parse(things(), req))
+            .ok()
+            .unwrap();
+        assert_eq!(parsed.call, "a");
+        assert_eq!(parsed.scope.as_str(), "GET /things/a");
+    }
+
+    #[test]
+    fn a_replayed_201_names_what_it_created_again() {
+        let first = |status| RecordedRequest {
+            fingerprint: "f".into(),
+            status,
+            body: "{}".into(),
+        };
+        let location = |r: &Response| r.headers().get(header::LOCATION).cloned();
+        let again = replay(first(201), "f", Some("/orders/ord_1")).unwrap();
+        assert_eq!(again.status(), StatusCode::CREATED);
+        assert_eq!(location(&again).unwrap(), "/orders/ord_1");
+        assert_eq!(again.headers()[REPLAYED_HEADER], "true");
+        assert_eq!(
+            location(&replay(first(202), "f", Some("/x")).unwrap()),
+            None
+        );
+        assert!(matches!(
+            replay(first(201), "other", Some("/x")),
+            Err(Error::IdempotencyKeyReused)
+        ));
+        assert_eq!(location(&created("/skus/tea", &"x")).unwrap(), "/skus/tea");
+    }
+
+    #[test]
+    fn ids_are_read_as_sent() {
+        assert_eq!(
+            path_ids("/orders/{id}/refunds", "/orders/ord_1/refunds"),
+            ["ord_1"]
+        );
+        assert_eq!(path_ids("/skus/{sku}", "/skus/t%65a"), ["t%65a"]);
+        assert!(path_ids("/orders", "/orders").is_empty());
+        assert_eq!(
+            scope_of(
+                &Method::POST,
+                "/orders/{id}/refunds",
+                "/orders/ord_1/refunds"
+            )
+            .as_str(),
+            "POST /orders/ord_1/refunds"
+        );
     }
 }

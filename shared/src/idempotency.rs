@@ -56,7 +56,7 @@ pub struct RouteScope(String);
 
 impl RouteScope {
     /// `template` is `METHOD /path/{id}`; each `{…}` segment takes the next of `ids`.
-    pub fn new(template: &'static str, ids: &[&str]) -> Self {
+    pub fn new(template: &str, ids: &[&str]) -> Self {
         let mut ids = ids.iter();
         let filled: Vec<&str> = template
             .split('/')

@@ -5,12 +5,15 @@ use std::collections::BTreeSet;
 use std::path::Path;
 use std::sync::Arc;
 
+use lambda_http::http::StatusCode;
+use lambda_http::tower::ServiceExt;
 use lambda_http::Request;
 use place_order::PlaceOrders;
 use reconcile::{Reconcile, Settings};
 use refund::Refunds;
 use reserve_stock::ReserveStock;
 use stock_admin::StockAdmin;
+use stockroom::http::{self, Routes};
 use stockroom::queue::SqsQueue;
 use stockroom_tests::{levels, TestApp};
 
@@ -41,15 +44,32 @@ fn files(function: &str) -> BTreeSet<String> {
         .collect()
 }
 
-fn body(response: &lambda_http::Response<lambda_http::Body>) -> serde_json::Value {
-    serde_json::from_slice(response.body().as_ref()).unwrap_or_default()
+/// A function as its `main` runs it: its routes in front of `app`.
+fn function<H: Send + Sync + 'static>(routes: Routes<Arc<H>>, app: H) -> axum::Router {
+    http::api(routes.with_state(Arc::new(app)))
+}
+
+/// The status of the function's answer to one event, and its JSON body.
+async fn handle(function: &axum::Router, event: Request) -> (StatusCode, serde_json::Value) {
+    let response = function.clone().oneshot(event).await.expect("an answer");
+    let status = response.status();
+    let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
+        .await
+        .expect("a body");
+    (status, serde_json::from_slice(&bytes).unwrap_or_default())
 }
 
 #[tokio::test]
 async fn every_api_event_is_accepted_by_its_handler() {
     let app = TestApp::spawn().await;
-    let stock_admin = StockAdmin::new(app.store(), app.clock.clone());
-    let reserve_stock = ReserveStock::new(app.store(), app.clock.clone());
+    let stock_admin = function(
+        stock_admin::routes(),
+        StockAdmin::new(app.store(), app.clock.clone()),
+    );
+    let reserve_stock = function(
+        reserve_stock::routes(),
+        ReserveStock::new(app.store(), app.clock.clone()),
+    );
 
     let admin_order = [
         "put-sku.json",
@@ -63,18 +83,10 @@ async fn every_api_event_is_accepted_by_its_handler() {
         admin_order.iter().map(|s| s.to_string()).collect()
     );
     for name in admin_order {
-        let response = stock_admin.handle(event("stock-admin", name)).await;
-        assert!(
-            response.status().is_success(),
-            "{name}: {:?}",
-            body(&response)
-        );
+        let (status, body) = handle(&stock_admin, event("stock-admin", name)).await;
+        assert!(status.is_success(), "{name}: {body:?}");
     }
-    let stock = body(
-        &stock_admin
-            .handle(event("stock-admin", "get-sku.json"))
-            .await,
-    );
+    let (_, stock) = handle(&stock_admin, event("stock-admin", "get-sku.json")).await;
     assert_eq!(stock["on_hand"], 120, "put 100, then +20");
 
     let reserve_order = [
@@ -88,13 +100,9 @@ async fn every_api_event_is_accepted_by_its_handler() {
     );
     let mut answers = Vec::new();
     for name in reserve_order {
-        let response = reserve_stock.handle(event("reserve-stock", name)).await;
-        assert!(
-            response.status().is_success(),
-            "{name}: {:?}",
-            body(&response)
-        );
-        answers.push(body(&response));
+        let (status, body) = handle(&reserve_stock, event("reserve-stock", name)).await;
+        assert!(status.is_success(), "{name}: {body:?}");
+        answers.push(body);
     }
     // The get and release events name the reservation the create event makes.
     assert_eq!(answers[0]["reservation_id"], answers[1]["reservation_id"]);
@@ -102,7 +110,10 @@ async fn every_api_event_is_accepted_by_its_handler() {
 
     // place-order: one order from a hold the API made with the key the event expects,
     // one straight from stock, and reading the latter.
-    let place_order = PlaceOrders::new(app.store(), app.clock.clone());
+    let place_order = function(
+        place_order::routes(),
+        PlaceOrders::new(app.store(), app.clock.clone()),
+    );
     assert_eq!(
         app.reserve("example-order-hold", &[("tea-1", 1)])
             .await
@@ -116,21 +127,20 @@ async fn every_api_event_is_accepted_by_its_handler() {
     ];
     assert_eq!(files("place-order"), names(&order_order));
     for name in order_order {
-        let response = place_order.handle(event("place-order", name)).await;
-        assert!(
-            response.status().is_success(),
-            "{name}: {:?}",
-            body(&response)
-        );
+        let (status, body) = handle(&place_order, event("place-order", name)).await;
+        assert!(status.is_success(), "{name}: {body:?}");
     }
     assert_eq!(levels(&app.stock("tea-1").await), (116, 0, 4, 120));
 
     // refund: one unit of that order, restocked by the queue event below.
     let queue = Arc::new(SqsQueue::new(app.sqs.clone(), app.queue_url()));
-    let refund = Refunds::new(app.store(), queue.clone(), app.clock.clone());
+    let refund = function(
+        refund::routes(),
+        Refunds::new(app.store(), queue.clone(), app.clock.clone()),
+    );
     assert_eq!(files("refund"), names(&["create-refund.json"]));
-    let response = refund.handle(event("refund", "create-refund.json")).await;
-    assert_eq!(response.status(), 202, "{:?}", body(&response));
+    let (status, body) = handle(&refund, event("refund", "create-refund.json")).await;
+    assert_eq!(status, 202, "{body:?}");
 
     // reconcile: the queue event carries that refund's command; the schedule sweeps.
     let reconcile = Reconcile::new(app.store(), queue, app.clock.clone(), Settings::default());

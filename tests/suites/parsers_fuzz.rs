@@ -1,19 +1,23 @@
-//! Every route's path and body parser, driven with arbitrary input in process and
-//! without storage: each request parses, or is refused with a 4xx problem whose detail
-//! names no Rust type; nothing panics. A request that parses was spelled the route's
+//! Every function's routes, driven with arbitrary input in process and without storage
+//! (the router, its checks and extractors as Lambda runs them, with nothing behind
+//! them): each request is read into its call, or is refused with a 4xx problem whose
+//! detail names no Rust type; nothing panics. A request that parses was spelled the route's
 //! one canonical way, and what it carries reads back from the text it would be stored as.
 //!
 //! `STOCKROOM_FUZZ_CASES` (20,000) cases in all, shared by the tests below; every case
-//! goes through all four functions' parsers.
+//! goes through all four functions' routes.
 
 use lambda_http::http::{HeaderValue, Method};
+use std::sync::Arc;
+
 use lambda_http::{Body, Request};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, FileFailurePersistence};
 use serde_json::{json, Value};
 use stockroom::domain::{Reason, Timestamp};
+use stockroom::error::Problem;
+use stockroom::http::{self, Capture, Parsed, Routes};
 use stockroom::idempotency::RouteScope;
-use stockroom::Error;
 
 /// How many property tests share the cases.
 const TESTS: u32 = 5;
@@ -132,12 +136,12 @@ fn names_a_rust_type(detail: &str, input: &Input) -> Option<String> {
 }
 
 /// The refusal must be a 4xx problem in plain words.
-fn check_refusal(error: &Error, input: &Input) -> Result<(), TestCaseError> {
-    let problem = error.problem();
+fn check_refusal(problem: &Problem, input: &Input) -> Result<(), TestCaseError> {
     prop_assert!(
         (400..500).contains(&problem.status),
-        "{} for {input:?}: {error}",
-        problem.status
+        "{} for {input:?}: {}",
+        problem.status,
+        problem.body
     );
     let detail = problem.body["detail"].as_str().unwrap_or_default();
     prop_assert!(!detail.is_empty(), "no detail for {input:?}");
@@ -170,42 +174,60 @@ fn reason_reads_back(reason: Option<&Reason>) -> Result<(), TestCaseError> {
     Ok(())
 }
 
-/// Every function's parser on one request.
+/// What a function's routes make of one request.
+fn parse<C: Send + 'static>(
+    routes: Routes<Arc<Capture<C>>>,
+    req: Request,
+) -> Result<Parsed<C>, Problem> {
+    futures::executor::block_on(http::parse(routes, req))
+}
+
+/// Whether any function's routes accept the request.
+fn any_function_accepts(input: &Input) -> bool {
+    let req = || input.request().expect("a request");
+    parse(stock_admin::routes(), req()).is_ok()
+        || parse(reserve_stock::routes(), req()).is_ok()
+        || parse(place_order::routes(), req()).is_ok()
+        || parse(refund::routes(), req()).is_ok()
+}
+
+/// Every function's routes on one request.
 fn check(input: &Input) -> Result<(), TestCaseError> {
-    let Some(req) = input.request() else {
+    if input.request().is_none() {
         return Ok(());
-    };
-    match stock_admin::parse(&req) {
-        Ok(call) => {
+    }
+    let req = || input.request().expect("a request");
+    match parse(stock_admin::routes(), req()) {
+        Ok(Parsed { call, scope }) => {
             match &call {
                 stock_admin::Call::PutCampaign(_, terms) => {
                     reads_back(terms.starts_at)?;
                     reads_back(terms.ends_at)?;
                     prop_assert!(terms.starts_at < terms.ends_at);
                 }
-                stock_admin::Call::Adjust { body, .. } => {
-                    reason_reads_back(Some(&body.value.reason))?
+                stock_admin::Call::Adjust(_, request) => {
+                    reason_reads_back(Some(&request.body.reason))?
                 }
                 _ => {}
             }
-            check_scope(call.scope(), input)?
+            check_scope(scope, input)?
         }
-        Err(e) => check_refusal(&e, input)?,
+        Err(p) => check_refusal(&p, input)?,
     }
-    match reserve_stock::parse(&req) {
-        Ok(call) => check_scope(call.scope(), input)?,
-        Err(e) => check_refusal(&e, input)?,
+    match parse(reserve_stock::routes(), req()) {
+        Ok(parsed) => check_scope(parsed.scope, input)?,
+        Err(p) => check_refusal(&p, input)?,
     }
-    match place_order::parse(&req) {
-        Ok(call) => check_scope(call.scope(), input)?,
-        Err(e) => check_refusal(&e, input)?,
+    match parse(place_order::routes(), req()) {
+        Ok(parsed) => check_scope(parsed.scope, input)?,
+        Err(p) => check_refusal(&p, input)?,
     }
-    match refund::parse(&req) {
-        Ok(call) => {
-            reason_reads_back(call.body.value.reason.as_ref())?;
-            check_scope(call.scope(), input)?
+    match parse(refund::routes(), req()) {
+        Ok(Parsed { call, scope }) => {
+            reason_reads_back(call.request.body.reason.as_ref())?;
+            check_scope(scope, input)?
         }
-        Err(e) => check_refusal(&e, input)?,
+        Err(p) => check_refusal(&p, input)?,
     }
     Ok(())
 }
@@ -755,12 +777,10 @@ fn the_generators_reach_accepted_and_refused_requests() {
         let (mut accepted, mut refused) = (0, 0);
         for _ in 0..2_000 {
             let input = strategy.new_tree(&mut runner).unwrap().current();
-            let Some(req) = input.request() else { continue };
-            let ok = stock_admin::parse(&req).is_ok()
-                || reserve_stock::parse(&req).is_ok()
-                || place_order::parse(&req).is_ok()
-                || refund::parse(&req).is_ok();
-            if ok {
+            if input.request().is_none() {
+                continue;
+            }
+            if any_function_accepts(&input) {
                 accepted += 1
             } else {
                 refused += 1
@@ -808,11 +828,12 @@ fn every_field_gets_every_edge_value() {
             key: Some(b"k1".to_vec()),
             body: Some(render(body)),
         };
+        let req = || input(&valid).request().unwrap();
         let accepted = [
-            stock_admin::parse(&input(&valid).request().unwrap()).is_ok(),
-            reserve_stock::parse(&input(&valid).request().unwrap()).is_ok(),
-            place_order::parse(&input(&valid).request().unwrap()).is_ok(),
-            refund::parse(&input(&valid).request().unwrap()).is_ok(),
+            parse(stock_admin::routes(), req()).is_ok(),
+            parse(reserve_stock::routes(), req()).is_ok(),
+            parse(place_order::routes(), req()).is_ok(),
+            parse(refund::routes(), req()).is_ok(),
         ];
         assert_eq!(
             accepted.iter().filter(|a| **a).count(),

@@ -1,10 +1,10 @@
 use std::sync::Arc;
 
-use lambda_http::{run, service_fn, Error, Request};
+use lambda_http::{run, Error};
 use refund::Refunds;
 use stockroom::queue::SqsQueue;
 use stockroom::store::DynamoStore;
-use stockroom::{config, telemetry, Config, SystemClock};
+use stockroom::{config, http, telemetry, Config, SystemClock};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
@@ -18,9 +18,5 @@ async fn main() -> Result<(), Error> {
     let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&aws), config.table);
     let queue = Arc::new(SqsQueue::new(aws_sdk_sqs::Client::new(&aws), queue_url));
     let app = Refunds::new(store, queue, Arc::new(SystemClock));
-    let app = &app;
-    run(service_fn(move |req: Request| async move {
-        Ok::<_, Error>(app.handle(req).await)
-    }))
-    .await
+    run(http::api(refund::routes().with_state(Arc::new(app)))).await
 }

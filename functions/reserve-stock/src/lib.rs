@@ -4,18 +4,17 @@
 
 use std::sync::Arc;
 
-use lambda_http::http::Method;
-use lambda_http::{Body, Request, Response};
+use axum::extract::State;
+use axum::http::StatusCode;
 use serde::Deserialize;
 use stockroom::domain::{
     CampaignId, CampaignRefusal, CustomerId, HoldDuration, Lines, Reservation, ReservationId,
     ReservationStatus, Timestamp,
 };
-use stockroom::http::{self, json_body, JsonBody};
-use stockroom::idempotency::{IdempotencyKey, Recorded, RequestKey, RouteScope};
+use stockroom::http::{self, Id, Idempotent, Response, Routes, Serve};
+use stockroom::idempotency::Recorded;
 use stockroom::store::{CampaignHold, EndHold, PlaceHold, ReadCampaign, ReadReservation};
 use stockroom::{Clock, Error, Result};
-use tracing::Instrument;
 
 #[derive(Debug, Deserialize)]
 pub struct NewReservation {
@@ -25,58 +24,42 @@ pub struct NewReservation {
     pub hold_seconds: Option<HoldDuration>,
 }
 
+impl NewReservation {
+    fn checked(self) -> Result<Self> {
+        if self.campaign_id.is_some() && self.customer_id.is_none() {
+            return Err(Error::InvalidRequest(
+                "a reservation in a campaign needs a customer_id".into(),
+            ));
+        }
+        Ok(self)
+    }
+}
+
 /// A request to this function, checked before anything is read or written.
 pub enum Call {
-    Reserve {
-        key: IdempotencyKey,
-        body: JsonBody<NewReservation>,
-    },
+    Reserve(Idempotent<NewReservation>),
     Get(ReservationId),
     Release(ReservationId),
 }
 
-impl Call {
-    /// The route template and the ids parsed from the path.
-    pub fn scope(&self) -> RouteScope {
-        match self {
-            Call::Reserve { .. } => RouteScope::new("POST /reservations", &[]),
-            Call::Get(id) => RouteScope::new("GET /reservations/{id}", &[id.as_str()]),
-            Call::Release(id) => RouteScope::new("DELETE /reservations/{id}", &[id.as_str()]),
-        }
-    }
-}
-
-/// The route, the key and the body of `req`, or the 4xx problem with them.
-pub fn parse(req: &Request) -> Result<Call> {
-    match http::segments(req)?[..] {
-        ["reservations"] => {
-            if !http::is(req, &Method::POST) {
-                return Err(http::method_not_allowed(req, &["POST"]));
-            }
-            let key = IdempotencyKey::from_headers(req.headers())?;
-            let body: JsonBody<NewReservation> = json_body(req)?;
-            if body.value.campaign_id.is_some() && body.value.customer_id.is_none() {
-                return Err(Error::InvalidRequest(
-                    "a reservation in a campaign needs a customer_id".into(),
-                ));
-            }
-            Ok(Call::Reserve { key, body })
-        }
-        ["reservations", id] => {
-            let method = req.method().clone();
-            if method != Method::GET && method != Method::DELETE {
-                return Err(http::method_not_allowed(req, &["GET", "DELETE"]));
-            }
-            let id =
-                ReservationId::parse(id).map_err(|_| Error::ReservationNotFound(id.to_owned()))?;
-            if method == Method::GET {
-                Ok(Call::Get(id))
-            } else {
-                Ok(Call::Release(id))
-            }
-        }
-        _ => Err(http::route_not_found(req)),
-    }
+/// This function's routes, each reading its request into a `Call` for `H` to serve.
+pub fn routes<H: Serve<Call>>() -> Routes<Arc<H>> {
+    Routes::new()
+        .post(
+            "/reservations",
+            |State(h): State<Arc<H>>, request: Idempotent<NewReservation>| async move {
+                let request = request.try_map(NewReservation::checked)?;
+                h.serve(Call::Reserve(request)).await
+            },
+        )
+        .get(
+            "/reservations/{id}",
+            |State(h): State<Arc<H>>, Id(id)| async move { h.serve(Call::Get(id)).await },
+        )
+        .delete(
+            "/reservations/{id}",
+            |State(h): State<Arc<H>>, Id(id)| async move { h.serve(Call::Release(id)).await },
+        )
 }
 
 pub struct ReserveStock<S> {
@@ -84,34 +67,30 @@ pub struct ReserveStock<S> {
     clock: Arc<dyn Clock>,
 }
 
+impl<S> Serve<Call> for ReserveStock<S>
+where
+    S: PlaceHold + ReadReservation + EndHold + ReadCampaign + Send + Sync + 'static,
+{
+    async fn serve(&self, call: Call) -> Result<Response> {
+        match call {
+            Call::Reserve(request) => self.reserve(request).await,
+            Call::Get(id) => self.get(id).await,
+            Call::Release(id) => self.release(id).await,
+        }
+    }
+}
+
 impl<S: PlaceHold + ReadReservation + EndHold + ReadCampaign> ReserveStock<S> {
     pub fn new(store: S, clock: Arc<dyn Clock>) -> Self {
         Self { store, clock }
     }
 
-    pub async fn handle(&self, req: Request) -> Response<Body> {
-        let span = http::request_span(&req);
-        http::respond(&req, self.route(&req).instrument(span).await)
-    }
-
-    async fn route(&self, req: &Request) -> Result<Response<Body>> {
-        let call = parse(req)?;
-        let scope = call.scope();
-        match call {
-            Call::Reserve { key, body } => self.reserve(req, &scope, key, body).await,
-            Call::Get(id) => self.get(id).await,
-            Call::Release(id) => self.release(id).await,
-        }
-    }
-
-    async fn reserve(
-        &self,
-        req: &Request,
-        scope: &RouteScope,
-        key: IdempotencyKey,
-        body: JsonBody<NewReservation>,
-    ) -> Result<Response<Body>> {
-        let request = body.value;
+    async fn reserve(&self, request: Idempotent<NewReservation>) -> Result<Response> {
+        let Idempotent {
+            body: request,
+            fingerprint,
+            id,
+        } = request;
         let campaign = match &request.campaign_id {
             None => None,
             Some(id) => {
@@ -119,15 +98,8 @@ impl<S: PlaceHold + ReadReservation + EndHold + ReadCampaign> ReserveStock<S> {
                 Some(campaign.ok_or_else(|| Error::CampaignNotFound(id.clone()))?)
             }
         };
-        let caller = http::caller(req);
         let now = Timestamp::new(self.clock.now());
         let hold = request.hold_seconds.unwrap_or_default();
-        let id = RequestKey {
-            route: scope,
-            caller: &caller,
-            key: &key,
-        }
-        .derive();
         let reservation = Reservation {
             reservation_id: ReservationId::from_ulid(id),
             status: ReservationStatus::Held,
@@ -142,11 +114,12 @@ impl<S: PlaceHold + ReadReservation + EndHold + ReadCampaign> ReserveStock<S> {
         let terms = campaign.as_ref().map(|c| CampaignHold {
             limit: c.per_customer_limit,
         });
+        let location = format!("/reservations/{}", reservation.reservation_id);
         let skus: Vec<_> = reservation.lines.iter().map(|l| l.sku.clone()).collect();
         let units = reservation.units();
         let placed = self
             .store
-            .place_hold(reservation, terms, &body.fingerprint)
+            .place_hold(reservation, terms, &fingerprint)
             .await;
         let placed = match (placed, &campaign) {
             // The transaction only knows a condition failed; the campaign says which.
@@ -163,25 +136,25 @@ impl<S: PlaceHold + ReadReservation + EndHold + ReadCampaign> ReserveStock<S> {
             Recorded::Created(reservation) => {
                 tracing::info!(reservation_id = %reservation.reservation_id, "reserved");
                 stockroom::metrics::count("Reservations", 1, &[]);
-                Ok(http::json(201, &reservation))
+                Ok(http::created(&location, &reservation))
             }
-            Recorded::Existing(first) => Ok(http::replay(first.replay(&body.fingerprint)?)),
+            Recorded::Existing(first) => http::replay(first, &fingerprint, Some(&location)),
         }
     }
 
-    async fn get(&self, id: ReservationId) -> Result<Response<Body>> {
+    async fn get(&self, id: ReservationId) -> Result<Response> {
         match self.store.reservation(&id).await? {
-            Some(reservation) => Ok(http::json(200, &reservation)),
+            Some(reservation) => Ok(http::json(StatusCode::OK, &reservation)),
             None => Err(Error::ReservationNotFound(id.to_string())),
         }
     }
 
-    async fn release(&self, id: ReservationId) -> Result<Response<Body>> {
+    async fn release(&self, id: ReservationId) -> Result<Response> {
         let now = Timestamp::new(self.clock.now());
         let reservation = self
             .store
             .end_hold(&id, ReservationStatus::Released, now)
             .await?;
-        Ok(http::json(200, &reservation))
+        Ok(http::json(StatusCode::OK, &reservation))
     }
 }

@@ -5,18 +5,17 @@
 
 use std::sync::Arc;
 
-use lambda_http::http::Method;
-use lambda_http::{Body, Request, Response};
+use axum::extract::State;
+use axum::http::StatusCode;
 use serde::Deserialize;
 use stockroom::domain::{
     Adjustment, AdjustmentId, CampaignId, CampaignTerms, Delta, OnHand, Reason, ShardCount, Sku,
     Timestamp,
 };
-use stockroom::http::{self, json_body, JsonBody};
-use stockroom::idempotency::{IdempotencyKey, Recorded, RequestKey, RouteScope};
+use stockroom::http::{self, Id, Idempotent, Json, Response, Routes, Serve};
+use stockroom::idempotency::Recorded;
 use stockroom::store::{AdjustStock, ReadCampaign, ReadStock, SetCampaign, SetStock};
 use stockroom::{Clock, Error, Result};
-use tracing::Instrument;
 
 #[derive(Debug, Deserialize)]
 pub struct SetStockBody {
@@ -34,60 +33,40 @@ pub struct AdjustmentBody {
 pub enum Call {
     SetStock(Sku, SetStockBody),
     GetStock(Sku),
-    Adjust {
-        sku: Sku,
-        key: IdempotencyKey,
-        body: JsonBody<AdjustmentBody>,
-    },
+    Adjust(Sku, Idempotent<AdjustmentBody>),
     PutCampaign(CampaignId, CampaignTerms),
     GetCampaign(CampaignId),
 }
 
-impl Call {
-    /// The route template and the ids parsed from the path.
-    pub fn scope(&self) -> RouteScope {
-        match self {
-            Call::SetStock(sku, _) => RouteScope::new("PUT /skus/{sku}", &[sku.as_str()]),
-            Call::GetStock(sku) => RouteScope::new("GET /skus/{sku}", &[sku.as_str()]),
-            Call::Adjust { sku, .. } => {
-                RouteScope::new("POST /skus/{sku}/adjustments", &[sku.as_str()])
-            }
-            Call::PutCampaign(id, _) => RouteScope::new("PUT /campaigns/{id}", &[id.as_str()]),
-            Call::GetCampaign(id) => RouteScope::new("GET /campaigns/{id}", &[id.as_str()]),
-        }
-    }
-}
-
-/// The route, the key and the body of `req`, or the 4xx problem with them.
-pub fn parse(req: &Request) -> Result<Call> {
-    match http::segments(req)?[..] {
-        ["skus", sku] => {
-            let sku = Sku::parse(sku)?;
-            match *req.method() {
-                Method::PUT => Ok(Call::SetStock(sku, json_body(req)?.value)),
-                Method::GET => Ok(Call::GetStock(sku)),
-                _ => Err(http::method_not_allowed(req, &["GET", "PUT"])),
-            }
-        }
-        ["skus", sku, "adjustments"] => {
-            if !http::is(req, &Method::POST) {
-                return Err(http::method_not_allowed(req, &["POST"]));
-            }
-            let sku = Sku::parse(sku)?;
-            let key = IdempotencyKey::from_headers(req.headers())?;
-            let body = json_body(req)?;
-            Ok(Call::Adjust { sku, key, body })
-        }
-        ["campaigns", id] => {
-            let id = CampaignId::parse(id)?;
-            match *req.method() {
-                Method::PUT => Ok(Call::PutCampaign(id, json_body(req)?.value)),
-                Method::GET => Ok(Call::GetCampaign(id)),
-                _ => Err(http::method_not_allowed(req, &["GET", "PUT"])),
-            }
-        }
-        _ => Err(http::route_not_found(req)),
-    }
+/// This function's routes, each reading its request into a `Call` for `H` to serve.
+pub fn routes<H: Serve<Call>>() -> Routes<Arc<H>> {
+    Routes::new()
+        .put(
+            "/skus/{sku}",
+            |State(h): State<Arc<H>>, Id(sku), Json(body)| async move {
+                h.serve(Call::SetStock(sku, body)).await
+            },
+        )
+        .get(
+            "/skus/{sku}",
+            |State(h): State<Arc<H>>, Id(sku)| async move { h.serve(Call::GetStock(sku)).await },
+        )
+        .post(
+            "/skus/{sku}/adjustments",
+            |State(h): State<Arc<H>>, Id(sku), request| async move {
+                h.serve(Call::Adjust(sku, request)).await
+            },
+        )
+        .put(
+            "/campaigns/{id}",
+            |State(h): State<Arc<H>>, Id(id), Json(terms)| async move {
+                h.serve(Call::PutCampaign(id, terms)).await
+            },
+        )
+        .get(
+            "/campaigns/{id}",
+            |State(h): State<Arc<H>>, Id(id)| async move { h.serve(Call::GetCampaign(id)).await },
+        )
 }
 
 pub struct StockAdmin<S> {
@@ -95,81 +74,71 @@ pub struct StockAdmin<S> {
     clock: Arc<dyn Clock>,
 }
 
+impl<S> Serve<Call> for StockAdmin<S>
+where
+    S: ReadStock + SetStock + AdjustStock + SetCampaign + ReadCampaign + Send + Sync + 'static,
+{
+    async fn serve(&self, call: Call) -> Result<Response> {
+        match call {
+            Call::SetStock(sku, body) => self.set_stock(sku, body).await,
+            Call::GetStock(sku) => self.get_stock(sku).await,
+            Call::Adjust(sku, request) => self.adjust(sku, request).await,
+            Call::PutCampaign(id, terms) => self.put_campaign(id, terms).await,
+            Call::GetCampaign(id) => self.get_campaign(id).await,
+        }
+    }
+}
+
 impl<S: ReadStock + SetStock + AdjustStock + SetCampaign + ReadCampaign> StockAdmin<S> {
     pub fn new(store: S, clock: Arc<dyn Clock>) -> Self {
         Self { store, clock }
     }
 
-    pub async fn handle(&self, req: Request) -> Response<Body> {
-        let span = http::request_span(&req);
-        http::respond(&req, self.route(&req).instrument(span).await)
-    }
-
-    async fn route(&self, req: &Request) -> Result<Response<Body>> {
-        let call = parse(req)?;
-        let scope = call.scope();
-        match call {
-            Call::SetStock(sku, body) => self.set_stock(sku, body).await,
-            Call::GetStock(sku) => self.get_stock(sku).await,
-            Call::Adjust { sku, key, body } => self.adjust(req, &scope, sku, key, body).await,
-            Call::PutCampaign(id, terms) => self.put_campaign(id, terms).await,
-            Call::GetCampaign(id) => self.get_campaign(id).await,
-        }
-    }
-
-    async fn get_stock(&self, sku: Sku) -> Result<Response<Body>> {
+    async fn get_stock(&self, sku: Sku) -> Result<Response> {
         match self.store.stock(&sku).await? {
-            Some(levels) => Ok(http::json(200, &levels)),
+            Some(levels) => Ok(http::json(StatusCode::OK, &levels)),
             None => Err(Error::SkuNotFound(sku)),
         }
     }
 
-    async fn set_stock(&self, sku: Sku, body: SetStockBody) -> Result<Response<Body>> {
+    async fn set_stock(&self, sku: Sku, body: SetStockBody) -> Result<Response> {
         let now = Timestamp::new(self.clock.now());
         let set = self
             .store
             .set_on_hand(&sku, body.on_hand.get(), body.shards, now)
             .await?;
-        Ok(http::json(if set.created { 201 } else { 200 }, &set.levels))
+        Ok(match set.created {
+            true => http::created(&format!("/skus/{sku}"), &set.levels),
+            false => http::json(StatusCode::OK, &set.levels),
+        })
     }
 
-    async fn adjust(
-        &self,
-        req: &Request,
-        scope: &RouteScope,
-        sku: Sku,
-        key: IdempotencyKey,
-        body: JsonBody<AdjustmentBody>,
-    ) -> Result<Response<Body>> {
-        let caller = http::caller(req);
-        let id = RequestKey {
-            route: scope,
-            caller: &caller,
-            key: &key,
-        }
-        .derive();
+    async fn adjust(&self, sku: Sku, request: Idempotent<AdjustmentBody>) -> Result<Response> {
         let adjustment = Adjustment {
-            id: AdjustmentId::from_ulid(id),
+            id: AdjustmentId::from_ulid(request.id),
             sku,
-            delta: body.value.delta.get(),
-            reason: body.value.reason,
+            delta: request.body.delta.get(),
+            reason: request.body.reason,
             at: Timestamp::new(self.clock.now()),
         };
-        match self.store.adjust(&adjustment, &body.fingerprint).await? {
-            Recorded::Created(levels) => Ok(http::json(200, &levels)),
-            Recorded::Existing(first) => Ok(http::replay(first.replay(&body.fingerprint)?)),
+        match self.store.adjust(&adjustment, &request.fingerprint).await? {
+            Recorded::Created(levels) => Ok(http::json(StatusCode::OK, &levels)),
+            Recorded::Existing(first) => http::replay(first, &request.fingerprint, None),
         }
     }
 
-    async fn put_campaign(&self, id: CampaignId, terms: CampaignTerms) -> Result<Response<Body>> {
+    async fn put_campaign(&self, id: CampaignId, terms: CampaignTerms) -> Result<Response> {
         let now = Timestamp::new(self.clock.now());
         let (campaign, created) = self.store.put_campaign(&id, &terms, now).await?;
-        Ok(http::json(if created { 201 } else { 200 }, &campaign))
+        Ok(match created {
+            true => http::created(&format!("/campaigns/{id}"), &campaign),
+            false => http::json(StatusCode::OK, &campaign),
+        })
     }
 
-    async fn get_campaign(&self, id: CampaignId) -> Result<Response<Body>> {
+    async fn get_campaign(&self, id: CampaignId) -> Result<Response> {
         match self.store.campaign(&id).await? {
-            Some(campaign) => Ok(http::json(200, &campaign)),
+            Some(campaign) => Ok(http::json(StatusCode::OK, &campaign)),
             None => Err(Error::CampaignNotFound(id)),
         }
     }

@@ -1,9 +1,9 @@
 use std::sync::Arc;
 
-use lambda_http::{run, service_fn, Error, Request};
+use lambda_http::{run, Error};
 use stock_admin::StockAdmin;
 use stockroom::store::DynamoStore;
-use stockroom::{config, telemetry, Config, SystemClock};
+use stockroom::{config, http, telemetry, Config, SystemClock};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
@@ -14,9 +14,5 @@ async fn main() -> Result<(), Error> {
         DynamoStore::new(dynamodb, config.table),
         Arc::new(SystemClock),
     );
-    let app = &app;
-    run(service_fn(move |req: Request| async move {
-        Ok::<_, Error>(app.handle(req).await)
-    }))
-    .await
+    run(http::api(stock_admin::routes().with_state(Arc::new(app)))).await
 }
