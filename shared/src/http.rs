@@ -680,6 +680,58 @@ mod tests {
         );
     }
 
+    #[tokio::test]
+    async fn every_5xx_is_counted_by_route_template_and_code_and_in_total() {
+        async fn failing() -> Result<Response> {
+            Err(Error::Store {
+                message: "dispatch failure: secret".into(),
+                retryable: false,
+            })
+        }
+        async fn refusing() -> Result<Response> {
+            Err(Error::SkuNotFound(
+                crate::domain::Sku::parse("tea").unwrap(),
+            ))
+        }
+        let router = api(Routes::new()
+            .get("/things/{id}", failing)
+            .get("/others/{id}", refusing));
+        let send = |path: &str| {
+            let request = axum::http::Request::get(path).body(Body::empty()).unwrap();
+            router.clone().oneshot(request)
+        };
+        let counted = || {
+            crate::metrics::COUNTED
+                .lock()
+                .unwrap()
+                .iter()
+                .filter(|(name, _, _)| name == "ServerErrors")
+                .cloned()
+                .collect::<Vec<_>>()
+        };
+        let before = counted().len();
+        let answer = send("/others/x").await.unwrap();
+        assert_eq!(answer.status(), 404);
+        assert_eq!(counted().len(), before, "a 4xx is not a server error");
+        let answer = send("/things/x-1").await.unwrap();
+        assert_eq!(answer.status(), 500);
+        let body = axum::body::to_bytes(answer.into_body(), 4096)
+            .await
+            .unwrap();
+        assert!(!String::from_utf8_lossy(&body).contains("secret"));
+        let after = counted();
+        let (_, dimensions, total) = after.last().expect("the 500 was counted");
+        assert_eq!(after.len(), before + 1);
+        assert!(*total, "counted into the total the alarm watches");
+        assert_eq!(
+            dimensions,
+            &vec![
+                ("route".to_owned(), "GET /things/{id}".to_owned()),
+                ("code".to_owned(), "internal_error".to_owned())
+            ]
+        );
+    }
+
     #[test]
     fn only_canonical_paths_are_routed() {
         assert!(is_canonical("/skus/tea"));

@@ -52,7 +52,21 @@ pub fn count_with_total(name: &str, value: u64, dimensions: &[(&str, &str)]) {
     publish(name, value, dimensions, true);
 }
 
+/// What this process counted, for the unit tests of the code that counts.
+#[cfg(test)]
+pub(crate) static COUNTED: std::sync::Mutex<Vec<(String, Vec<(String, String)>, bool)>> =
+    std::sync::Mutex::new(Vec::new());
+
 fn publish(name: &str, value: u64, dimensions: &[(&str, &str)], total: bool) {
+    #[cfg(test)]
+    COUNTED.lock().unwrap_or_else(|e| e.into_inner()).push((
+        name.to_owned(),
+        dimensions
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect(),
+        total,
+    ));
     match std::env::var("AWS_LAMBDA_FUNCTION_NAME") {
         Ok(function) => {
             let now = time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000;
