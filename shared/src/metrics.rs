@@ -52,10 +52,13 @@ pub fn count_with_total(name: &str, value: u64, dimensions: &[(&str, &str)]) {
     publish(name, value, dimensions, true);
 }
 
+/// One count: the metric, its dimensions, and whether it went into the total too.
+#[cfg(test)]
+pub(crate) type Counted = (String, Vec<(String, String)>, bool);
+
 /// What this process counted, for the unit tests of the code that counts.
 #[cfg(test)]
-pub(crate) static COUNTED: std::sync::Mutex<Vec<(String, Vec<(String, String)>, bool)>> =
-    std::sync::Mutex::new(Vec::new());
+pub(crate) static COUNTED: std::sync::Mutex<Vec<Counted>> = std::sync::Mutex::new(Vec::new());
 
 fn publish(name: &str, value: u64, dimensions: &[(&str, &str)], total: bool) {
     #[cfg(test)]
