@@ -2,6 +2,7 @@
 //! and every function's routes on one HTTP server.
 
 pub mod emulator;
+pub mod openapi;
 pub mod resources;
 pub mod server;
 

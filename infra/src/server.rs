@@ -157,9 +157,17 @@ pub async fn serve_one(
     }
 }
 
-/// The axum app that serves every route through `functions`.
+/// The axum app that serves every route through `functions`, and the API's OpenAPI
+/// document at `GET /openapi.json` (API Gateway does not serve it; the repository has it).
 pub fn app(functions: Arc<Functions>) -> axum::Router {
-    functions.api.clone()
+    let document = crate::openapi::json();
+    let openapi = axum::routing::get(|| async move {
+        (
+            [(axum::http::header::CONTENT_TYPE, "application/json")],
+            document,
+        )
+    });
+    functions.api.clone().route("/openapi.json", openapi)
 }
 
 /// What Lambda does when an SQS event source mapping is created: it reads the queue's

@@ -9,6 +9,7 @@ pub mod error;
 pub mod http;
 pub mod idempotency;
 pub mod metrics;
+pub mod openapi;
 pub mod queue;
 pub mod retry;
 pub mod store;

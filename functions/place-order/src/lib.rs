@@ -16,8 +16,9 @@ use stockroom::store::{PlaceOrder, ReadOrder};
 use stockroom::{Clock, Error, Result};
 
 /// Either `{"reservation_id"}` or `{"lines", "customer_id"?}`.
-#[derive(Debug, Deserialize)]
-struct OrderBody {
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+pub struct OrderBody {
+    #[schema(value_type = Option<ReservationId>)]
     reservation_id: Option<String>,
     lines: Option<Lines>,
     customer_id: Option<CustomerId>,

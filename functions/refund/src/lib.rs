@@ -17,7 +17,7 @@ use stockroom::queue::{CommandMessage, CommandQueue};
 use stockroom::store::{RecordRefund, RefundRequest};
 use stockroom::{Clock, Result};
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct NewRefund {
     pub lines: Option<Lines>,
     pub restock: Option<bool>,

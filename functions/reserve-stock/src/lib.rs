@@ -16,7 +16,7 @@ use stockroom::idempotency::Recorded;
 use stockroom::store::{CampaignHold, EndHold, PlaceHold, ReadCampaign, ReadReservation};
 use stockroom::{Clock, Error, Result};
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct NewReservation {
     pub lines: Lines,
     pub customer_id: Option<CustomerId>,

@@ -17,13 +17,13 @@ use stockroom::idempotency::Recorded;
 use stockroom::store::{AdjustStock, ReadCampaign, ReadStock, SetCampaign, SetStock};
 use stockroom::{Clock, Error, Result};
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct SetStockBody {
     pub on_hand: OnHand,
     pub shards: Option<ShardCount>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct AdjustmentBody {
     pub delta: Delta,
     pub reason: Reason,

@@ -48,7 +48,7 @@ impl fmt::Display for CampaignId {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Campaign {
     pub campaign_id: CampaignId,
     pub skus: BTreeSet<Sku>,
@@ -94,12 +94,14 @@ impl Campaign {
 }
 
 /// The body of `PUT /campaigns/{id}`, checked.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(try_from = "CampaignBody")]
 pub struct CampaignTerms {
+    #[schema(min_items = 1, max_items = 100)]
     pub skus: BTreeSet<Sku>,
     pub starts_at: Timestamp,
     pub ends_at: Timestamp,
+    #[schema(minimum = 1, maximum = 10000)]
     pub per_customer_limit: u32,
 }
 

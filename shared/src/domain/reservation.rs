@@ -37,7 +37,7 @@ impl From<CustomerId> for String {
 }
 
 /// One sku and how many of it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Line {
     pub sku: Sku,
     pub quantity: Quantity,
@@ -117,7 +117,7 @@ impl From<HoldDuration> for u32 {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum ReservationStatus {
     Held,
@@ -152,7 +152,7 @@ pub struct Allocation {
 }
 
 /// A hold on stock, as the API shows it; `allocations` say which shards hold the units.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Reservation {
     pub reservation_id: ReservationId,
     pub status: ReservationStatus,

@@ -88,7 +88,7 @@ pub fn plan_decrement(shards: &[ShardStock], quantity: u64, start: usize) -> Opt
 }
 
 /// What `GET /skus/{sku}` shows: the sums over every shard.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct StockLevels {
     pub sku: Sku,
     pub on_hand: u64,
