@@ -481,6 +481,13 @@ def validation_error(message):
     return dynamodb_error("ValidationException", message, prefix=VALIDATION_ERROR)
 
 
+def hold(settings):
+    """Keeps a transaction's items held for the longest hold its tables ask for."""
+    hold_ms = max((s.transaction_hold_ms for s in settings if s.conflicts), default=0)
+    if hold_ms:
+        time.sleep(hold_ms / 1000)
+
+
 def cancellation(reasons):
     """TransactionCanceledException as DynamoDB sends it: one reason per action, in order;
     `None` (the string) with no message where the action was fine."""
@@ -878,23 +885,32 @@ class Emulator:
         finally:
             self.remember(token, digest, response)
 
+    def cancel(self, table_names, failing, counters, reason):
+        """Cancels a transaction (one table name per action): `reason(i)` for each failing
+        action, `None` for the others, each failing action counted under `counters`."""
+        for counter in counters:
+            self.stats.add([table_names[i] for i in failing], counter)
+        return cancellation(
+            [reason(i) if i in failing else (None, None) for i in range(len(table_names))]
+        )
+
+    def cancel_conflicts(self, table_names, busy):
+        return self.cancel(
+            table_names,
+            busy,
+            ["transactions_cancelled_conflict"],
+            lambda i: ("TransactionConflict", CONFLICT),
+        )
+
     def run_transaction(self, environ, body, targets, table_names):
         self.stats.add(table_names, "transactions_attempted")
         settings = [self.settings(name) for name in table_names]
         held = [item if s.conflicts else None for (*_, item), s in zip(targets, settings)]
         busy = self.holds.claim_transaction(held)
         if busy:
-            self.stats.add([table_names[i] for i in busy], "transactions_cancelled_conflict")
-            return cancellation(
-                [
-                    (("TransactionConflict", CONFLICT) if i in busy else (None, None))
-                    for i in range(len(targets))
-                ]
-            )
+            return self.cancel_conflicts(table_names, busy)
         try:
-            hold_ms = max((s.transaction_hold_ms for s in settings if s.conflicts), default=0)
-            if hold_ms:
-                time.sleep(hold_ms / 1000)
+            hold(settings)
         finally:
             # The hold is the configured window, not the wait for moto's lock, so that
             # conflict rates do not grow with the emulator's load. Applying under the lock
@@ -916,13 +932,11 @@ class Emulator:
                 ]
             )
             if short:
-                self.stats.add([table_names[i] for i in short], "transactions_cancelled_throttle")
-                self.stats.add([table_names[i] for i in short], "write_throttles")
-                return cancellation(
-                    [
-                        throttle_reason(targets[i][2]) if i in short else (None, None)
-                        for i in range(len(targets))
-                    ]
+                return self.cancel(
+                    table_names,
+                    short,
+                    ["transactions_cancelled_throttle", "write_throttles"],
+                    lambda i: throttle_reason(targets[i][2]),
                 )
             response = self.call_moto(environ, body)
         self.count_transaction(response, table_names)
@@ -1022,29 +1036,15 @@ class Emulator:
         held = [item if s.conflicts else None for (*_, item), s in zip(targets, settings)]
         busy, read = self.holds.claim_read(held)
         if busy:
-            self.stats.add([table_names[i] for i in busy], "transactions_cancelled_conflict")
-            return cancellation(
-                [
-                    (("TransactionConflict", CONFLICT) if i in busy else (None, None))
-                    for i in range(len(targets))
-                ]
-            )
+            return self.cancel_conflicts(table_names, busy)
         try:
-            hold_ms = max((s.transaction_hold_ms for s in settings if s.conflicts), default=0)
-            if hold_ms:
-                time.sleep(hold_ms / 1000)
+            hold(settings)
         finally:
             self.holds.release_read(read)
         with self.moto_lock:
             spoiled = [i for i, item in enumerate(held) if item in read.conflicted]
             if spoiled:
-                self.stats.add([table_names[i] for i in spoiled], "transactions_cancelled_conflict")
-                return cancellation(
-                    [
-                        (("TransactionConflict", CONFLICT) if i in spoiled else (None, None))
-                        for i in range(len(targets))
-                    ]
-                )
+                return self.cancel_conflicts(table_names, spoiled)
             sizes = [self.current_size(table, key) for table, key, _ in targets]
             if sum(sizes) > MAX_TRANSACTION_BYTES:
                 self.stats.add(table_names, "limit_refusals")
@@ -1057,13 +1057,11 @@ class Emulator:
                 ]
             )
             if short:
-                self.stats.add([table_names[i] for i in short], "transactions_cancelled_throttle")
-                self.stats.add([table_names[i] for i in short], "read_throttles")
-                return cancellation(
-                    [
-                        throttle_reason(targets[i][0]) if i in short else (None, None)
-                        for i in range(len(targets))
-                    ]
+                return self.cancel(
+                    table_names,
+                    short,
+                    ["transactions_cancelled_throttle", "read_throttles"],
+                    lambda i: throttle_reason(targets[i][0]),
                 )
             response = self.call_moto(environ, body)
         if error_type(response) is None:

@@ -248,6 +248,18 @@ impl TestApp {
             .await
     }
 
+    /// A one-shot order of `lines` (a JSON list), asserting it was placed; its id.
+    pub async fn order(&self, key: &str, lines: Value) -> String {
+        let answer = self
+            .post("/orders", key, &serde_json::json!({ "lines": lines }))
+            .await;
+        assert_eq!(answer.status, 201, "{}", answer.text);
+        answer.body["order_id"]
+            .as_str()
+            .expect("order_id")
+            .to_owned()
+    }
+
     pub async fn set_stock(&self, sku: &str, on_hand: u64) -> Answer {
         let body = serde_json::json!({ "on_hand": on_hand }).to_string();
         let answer = self

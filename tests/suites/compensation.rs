@@ -5,12 +5,6 @@ use futures::future::join_all;
 use serde_json::json;
 use stockroom_tests::{levels, Options, TestApp};
 
-async fn order(app: &TestApp, key: &str, lines: serde_json::Value) -> String {
-    let answer = app.post("/orders", key, &json!({ "lines": lines })).await;
-    assert_eq!(answer.status, 201, "{}", answer.text);
-    answer.body["order_id"].as_str().unwrap().to_owned()
-}
-
 /// The status of the order's first refund, as `GET /orders/{id}` shows it.
 async fn first_refund_status(app: &TestApp, order_id: &str) -> String {
     let read = app
@@ -111,7 +105,9 @@ async fn reserve_order_refund_with_restock_and_reconcile_put_everything_back() {
 async fn a_refund_without_restock_completes_at_once_and_keeps_units_sold() {
     let app = TestApp::spawn().await;
     app.set_stock("tea", 10).await;
-    let order_id = order(&app, "o1", json!([{"sku": "tea", "quantity": 5}])).await;
+    let order_id = app
+        .order("o1", json!([{"sku": "tea", "quantity": 5}]))
+        .await;
     let path = format!("/orders/{order_id}/refunds");
     let refund = app
         .post(
@@ -189,7 +185,9 @@ async fn a_refund_without_restock_completes_at_once_and_keeps_units_sold() {
 async fn concurrent_refunds_never_refund_more_than_was_ordered() {
     let app = TestApp::spawn().await;
     app.set_stock("tea", 10).await;
-    let order_id = order(&app, "o1", json!([{"sku": "tea", "quantity": 5}])).await;
+    let order_id = app
+        .order("o1", json!([{"sku": "tea", "quantity": 5}]))
+        .await;
     let path = format!("/orders/{order_id}/refunds");
     let first = app
         .post(
@@ -241,7 +239,9 @@ async fn a_restock_lost_after_its_transaction_is_resent_by_the_sweep_and_applied
     })
     .await;
     app.set_stock("tea", 10).await;
-    let order_id = order(&app, "o1", json!([{"sku": "tea", "quantity": 3}])).await;
+    let order_id = app
+        .order("o1", json!([{"sku": "tea", "quantity": 3}]))
+        .await;
     let refund = app
         .post(&format!("/orders/{order_id}/refunds"), "f1", &json!({}))
         .await;
@@ -295,12 +295,9 @@ async fn a_poison_message_is_retried_then_dead_lettered_while_the_rest_of_its_ba
     app.set_stock("tea", 30).await;
     let mut commands = Vec::new();
     for i in 0..3 {
-        let order_id = order(
-            &app,
-            &format!("o{i}"),
-            json!([{"sku": "tea", "quantity": 2}]),
-        )
-        .await;
+        let order_id = app
+            .order(&format!("o{i}"), json!([{"sku": "tea", "quantity": 2}]))
+            .await;
         let refund = app
             .post(
                 &format!("/orders/{order_id}/refunds"),
@@ -350,7 +347,9 @@ async fn a_poison_message_is_retried_then_dead_lettered_while_the_rest_of_its_ba
 async fn a_command_that_keeps_failing_marks_its_refund_failed_and_is_dead_lettered() {
     let app = TestApp::spawn().await;
     app.set_stock("tea", 10).await;
-    let order_id = order(&app, "o1", json!([{"sku": "tea", "quantity": 2}])).await;
+    let order_id = app
+        .order("o1", json!([{"sku": "tea", "quantity": 2}]))
+        .await;
     // Break the books behind the service's back: the sold units are gone.
     app.dynamodb
         .update_item()
@@ -480,7 +479,9 @@ async fn set_sold(app: &TestApp, sku_shard: &str, sold: u64) {
 async fn a_failed_refund_is_redriven_once_after_its_cause_is_fixed() {
     let app = TestApp::spawn().await;
     app.set_stock("tea", 10).await;
-    let order_id = order(&app, "o1", json!([{"sku": "tea", "quantity": 2}])).await;
+    let order_id = app
+        .order("o1", json!([{"sku": "tea", "quantity": 2}]))
+        .await;
     set_sold(&app, "SKU#tea#000", 0).await;
     let refund = app
         .post(&format!("/orders/{order_id}/refunds"), "f1", &json!({}))
@@ -607,7 +608,9 @@ async fn a_passing_error_on_the_last_receive_leaves_the_refund_pending_for_the_s
     use std::sync::Arc;
     let app = TestApp::spawn().await;
     app.set_stock("tea", 10).await;
-    let order_id = order(&app, "o1", json!([{"sku": "tea", "quantity": 2}])).await;
+    let order_id = app
+        .order("o1", json!([{"sku": "tea", "quantity": 2}]))
+        .await;
     let refund = app
         .post(&format!("/orders/{order_id}/refunds"), "f1", &json!({}))
         .await;

@@ -135,15 +135,9 @@ async fn an_order_under_every_spelling_sells_once() {
 async fn a_refund_under_every_spelling_refunds_once() {
     let app = TestApp::spawn().await;
     app.set_stock("tea", 10).await;
-    let order = app
-        .post(
-            "/orders",
-            "order-1",
-            &json!({"lines": [{"sku": "tea", "quantity": 4}]}),
-        )
+    let id = app
+        .order("order-1", json!([{"sku": "tea", "quantity": 4}]))
         .await;
-    assert_eq!(order.status, 201, "{}", order.text);
-    let id = order.body["order_id"].as_str().unwrap().to_owned();
     let canonical = format!("/orders/{id}/refunds");
     let lower = format!("ord_{}", id[4..].to_lowercase());
     let others = [

@@ -105,6 +105,26 @@ pub struct CampaignTerms {
     pub per_customer_limit: u32,
 }
 
+impl CampaignTerms {
+    /// The campaign `id` with these terms, first written at `created_at`.
+    pub fn campaign(
+        &self,
+        id: &CampaignId,
+        created_at: Timestamp,
+        updated_at: Timestamp,
+    ) -> Campaign {
+        Campaign {
+            campaign_id: id.clone(),
+            skus: self.skus.clone(),
+            starts_at: self.starts_at,
+            ends_at: self.ends_at,
+            per_customer_limit: self.per_customer_limit,
+            created_at,
+            updated_at,
+        }
+    }
+}
+
 #[derive(Debug, Deserialize)]
 struct CampaignBody {
     skus: Vec<Sku>,
@@ -243,15 +263,7 @@ mod bounds {
     fn the_window_opens_at_its_start_and_ids_read_back() {
         let terms: CampaignTerms = serde_json::from_value(body(1)).unwrap();
         let id = CampaignId::parse("singles-day").unwrap();
-        let campaign = Campaign {
-            campaign_id: id.clone(),
-            skus: terms.skus.clone(),
-            starts_at: terms.starts_at,
-            ends_at: terms.ends_at,
-            per_customer_limit: terms.per_customer_limit,
-            created_at: terms.starts_at,
-            updated_at: terms.starts_at,
-        };
+        let campaign = terms.campaign(&id, terms.starts_at, terms.starts_at);
         let sku = Sku::parse("s0").unwrap();
         assert_eq!(
             campaign.admits(terms.starts_at, [&sku].into_iter(), 1),

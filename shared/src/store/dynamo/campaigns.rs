@@ -139,15 +139,7 @@ impl SetCampaign for DynamoStore {
         while backoff.next_attempt().await {
             let existing = self.campaign(id).await?;
             let created_at = existing.as_ref().map_or(at, |c| c.created_at);
-            let campaign = Campaign {
-                campaign_id: id.clone(),
-                skus: terms.skus.clone(),
-                starts_at: terms.starts_at,
-                ends_at: terms.ends_at,
-                per_customer_limit: terms.per_customer_limit,
-                created_at,
-                updated_at: at,
-            };
+            let campaign = terms.campaign(id, created_at, at);
             let item = campaign_item(&campaign);
             // Created once: a concurrent first PUT makes this one an update, retried.
             let condition = match &existing {

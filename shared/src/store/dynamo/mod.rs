@@ -56,6 +56,38 @@ impl DynamoStore {
         }
     }
 
+    /// Every item of partition `pk` (only those whose sort key starts with `sk_prefix`,
+    /// when given), read consistently page by page, each handed to `each`.
+    async fn query_partition(
+        &self,
+        pk: String,
+        sk_prefix: Option<&str>,
+        mut each: impl FnMut(&codec::Attributes) -> Result<()>,
+    ) -> Result<()> {
+        let mut start = None;
+        loop {
+            let mut query = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .expression_attribute_values(":pk", codec::s(&pk))
+                .consistent_read(true)
+                .set_exclusive_start_key(start);
+            query = match sk_prefix {
+                Some(prefix) => query
+                    .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
+                    .expression_attribute_values(":prefix", codec::s(prefix)),
+                None => query.key_condition_expression("pk = :pk"),
+            };
+            let out = query.send().await.map_err(|e| store_error("Query", e))?;
+            out.items().iter().try_for_each(&mut each)?;
+            start = out.last_evaluated_key;
+            if start.is_none() {
+                return Ok(());
+            }
+        }
+    }
+
     /// One item, read consistently.
     async fn get(&self, pk: String, sk: String) -> Result<Option<codec::Attributes>> {
         let out = self

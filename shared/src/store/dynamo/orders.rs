@@ -216,31 +216,16 @@ impl DynamoStore {
     ) -> Result<(Option<Order>, Vec<(RefundId, Attributes)>)> {
         let mut order = None;
         let mut refunds = Vec::new();
-        let mut start = None;
-        loop {
-            let out = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .key_condition_expression("pk = :pk")
-                .expression_attribute_values(":pk", s(schema::order(id)))
-                .consistent_read(true)
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(|e| super::store_error("Query", e))?;
-            for item in out.items() {
-                match key_of(item)? {
-                    ItemKey::Order(_) => order = Some(order_from(item)?),
-                    ItemKey::Refund(_, refund_id) => refunds.push((refund_id, item.clone())),
-                    _ => return Err(corrupt(item, "an order's partition holds only its refunds")),
-                }
+        self.query_partition(schema::order(id), None, |item| {
+            match key_of(item)? {
+                ItemKey::Order(_) => order = Some(order_from(item)?),
+                ItemKey::Refund(_, refund_id) => refunds.push((refund_id, item.clone())),
+                _ => return Err(corrupt(item, "an order's partition holds only its refunds")),
             }
-            start = out.last_evaluated_key;
-            if start.is_none() {
-                return Ok((order, refunds));
-            }
-        }
+            Ok(())
+        })
+        .await?;
+        Ok((order, refunds))
     }
 }
 

@@ -75,31 +75,14 @@ impl DynamoStore {
             retryable: false,
         })?;
         let mut adjustments = 0i64;
-        let mut start = None;
-        loop {
-            let out = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .key_condition_expression("pk = :pk AND begins_with(sk, :adj)")
-                .expression_attribute_values(":pk", s(schema::sku(&sku)))
-                .expression_attribute_values(":adj", s(schema::ADJUSTMENT_PREFIX))
-                .consistent_read(true)
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(|e| store_error("Query", e))?;
-            for item in out.items() {
-                if !matches!(key_of(item)?, ItemKey::Adjustment(of, _) if of == sku) {
-                    return Err(corrupt(item, "it is not an adjustment of its sku"));
-                }
-                adjustments += get_n::<i64>(item, "delta")?;
+        self.query_partition(schema::sku(&sku), Some(schema::ADJUSTMENT_PREFIX), |item| {
+            if !matches!(key_of(item)?, ItemKey::Adjustment(of, _) if of == sku) {
+                return Err(corrupt(item, "it is not an adjustment of its sku"));
             }
-            start = out.last_evaluated_key;
-            if start.is_none() {
-                break;
-            }
-        }
+            adjustments += get_n::<i64>(item, "delta")?;
+            Ok(())
+        })
+        .await?;
         Ok(SkuBooks {
             levels: snapshot.levels(&sku),
             recorded_on_hand: snapshot.on_hand,
