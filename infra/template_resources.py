@@ -1,7 +1,9 @@
-"""Reads template.yaml and prints, as JSON, the table and queues it declares.
+"""Reads template.yaml: prints, as JSON, the table and queues it declares; lists its routes.
 
 The local run and the tests create their resources from this, so the template stays the
-only description of the table's keys, its index and the queues' redrive settings.
+only description of the table's keys, its index and the queues' redrive settings. The
+route check (tests/suites/routes.rs) and infra/test_template.py read the HTTP routes
+through `http_routes`.
 """
 
 import json
@@ -26,6 +28,55 @@ def _intrinsic(loader, tag_suffix, node):
 
 
 TemplateLoader.add_multi_constructor("!", _intrinsic)
+
+
+def load(path):
+    with open(path) as f:
+        return yaml.load(f, Loader=TemplateLoader)
+
+
+# Ways to declare a route other than a function's `HttpApi` event: refused, so that no
+# route escapes the checks that read `http_routes`.
+OTHER_ROUTE_DECLARATIONS = {
+    "AWS::ApiGatewayV2::Route",
+    "AWS::ApiGatewayV2::Api",
+    "AWS::ApiGateway::RestApi",
+    "AWS::Serverless::Api",
+}
+
+
+def http_routes(template):
+    """Every route as {"route": "METHOD /path", "function", "api", "authorizer"}.
+
+    `api` is the event's ApiId (an intrinsic) and `authorizer` the one the event names,
+    None for the API's default.
+    """
+    routes = []
+    for logical_id, resource in template["Resources"].items():
+        kind = resource["Type"]
+        props = resource.get("Properties") or {}
+        if kind in OTHER_ROUTE_DECLARATIONS or (
+            kind == "AWS::Serverless::HttpApi"
+            and ("DefinitionBody" in props or "DefinitionUri" in props)
+        ):
+            raise ValueError(f"{logical_id} declares routes another way than HttpApi events")
+        if kind != "AWS::Serverless::Function":
+            continue
+        for name, event in (props.get("Events") or {}).items():
+            if event["Type"] == "Api":
+                raise ValueError(f"{logical_id} event {name} is a REST API event")
+            if event["Type"] != "HttpApi":
+                continue
+            properties = event.get("Properties") or {}
+            routes.append(
+                {
+                    "route": f"{properties['Method'].upper()} {properties['Path']}",
+                    "function": logical_id,
+                    "api": properties.get("ApiId"),
+                    "authorizer": (properties.get("Auth") or {}).get("Authorizer"),
+                }
+            )
+    return routes
 
 
 def resources(template):
@@ -64,9 +115,7 @@ def resources(template):
 
 def main():
     path = Path(sys.argv[1]) if len(sys.argv) > 1 else Path(__file__).parent.parent / "template.yaml"
-    with path.open() as f:
-        template = yaml.load(f, Loader=TemplateLoader)
-    json.dump(resources(template), sys.stdout, indent=2)
+    json.dump(resources(load(path)), sys.stdout, indent=2)
     print()
 
 

@@ -10,59 +10,19 @@ use stockroom_local::emulator::venv_python;
 use stockroom_local::project_root;
 use stockroom_local::server::Function;
 
-/// Prints, as JSON, every HTTP route the template declares and the logical id of the
-/// function it invokes (null where the template does not say): API Gateway v2 routes
-/// and their integrations, SAM `Api`/`HttpApi` events, and an `HttpApi` OpenAPI body.
+/// Prints, as JSON, every HTTP route the template declares (its functions' `HttpApi`
+/// events; `http_routes` refuses any other way of declaring one) and the logical id of
+/// the function it invokes.
 const TEMPLATE_ROUTES: &str = r#"
-import json, re, sys
+import json, sys
 sys.path.insert(0, sys.argv[1])
-from template_resources import TemplateLoader
-import yaml
+from template_resources import http_routes, load
 
-with open(sys.argv[2]) as f:
-    resources = yaml.load(f, Loader=TemplateLoader)["Resources"]
-
-def named(value):
-    """The logical ids an intrinsic (!Ref, !GetAtt, !Sub) names."""
-    if isinstance(value, dict):
-        for kind, inner in value.items():
-            if kind in ("Ref", "GetAtt", "Fn::GetAtt"):
-                name = inner[0] if isinstance(inner, list) else inner.split(".")[0]
-                return [name]
-            if kind in ("Sub", "Fn::Sub"):
-                text = inner[0] if isinstance(inner, list) else inner
-                return [n.split(".")[0] for n in re.findall(r"\$\{([^}]+)\}", text)]
-    return []
-
-def function_of(value):
-    for name in named(value):
-        kind = resources.get(name, {}).get("Type")
-        if kind == "AWS::Serverless::Function" or kind == "AWS::Lambda::Function":
-            return name
-        if kind == "AWS::ApiGatewayV2::Integration":
-            return function_of(resources[name]["Properties"].get("IntegrationUri"))
-    return None
-
-routes = []
-for logical_id, resource in resources.items():
-    kind, props = resource.get("Type"), resource.get("Properties") or {}
-    if kind == "AWS::ApiGatewayV2::Route":
-        routes.append([props["RouteKey"], function_of(props.get("Target"))])
-    elif kind == "AWS::Serverless::Function":
-        for event in (props.get("Events") or {}).values():
-            if event.get("Type") in ("Api", "HttpApi"):
-                p = event.get("Properties") or {}
-                routes.append([f"{p.get('Method', 'ANY').upper()} {p.get('Path', '$default')}", logical_id])
-    elif kind in ("AWS::Serverless::HttpApi", "AWS::Serverless::Api", "AWS::ApiGatewayV2::Api"):
-        body = props.get("DefinitionBody") or props.get("Body") or {}
-        for path, operations in (body.get("paths") or {}).items():
-            for method, operation in operations.items():
-                integration = operation.get("x-amazon-apigateway-integration", {})
-                routes.append([f"{method.upper()} {path}", function_of(integration.get("uri"))])
-json.dump(routes, sys.stdout)
+routes = http_routes(load(sys.argv[2]))
+json.dump([[r["route"], r["function"]] for r in routes], sys.stdout)
 "#;
 
-fn template_routes() -> Vec<(String, Option<String>)> {
+fn template_routes() -> Vec<(String, String)> {
     let root = project_root();
     let python = venv_python(&root).expect("the project venv (infra/venv)");
     let output = Command::new(python)
@@ -100,13 +60,11 @@ fn the_template_routes_to_each_function_what_its_router_declares() {
         "routes only in a router: {only_in_routers:?}; routes only in template.yaml: {only_in_template:?}"
     );
     for (route, function) in &declared {
-        if let Some(function) = function {
-            assert_eq!(
-                routers[route].logical_id(),
-                function,
-                "template.yaml sends {route} to another function than the one whose router declares it"
-            );
-        }
+        assert_eq!(
+            routers[route].logical_id(),
+            function,
+            "template.yaml sends {route} to another function than the one whose router declares it"
+        );
     }
     assert_eq!(
         declared.len(),
