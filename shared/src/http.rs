@@ -28,7 +28,7 @@ use ulid::Ulid;
 use crate::domain::{CampaignId, OrderId, ReservationId, Sku};
 use crate::error::{Error, Problem, Result};
 use crate::idempotency::{
-    fingerprint, IdempotencyKey, RecordedRequest, RequestKey, RouteScope, REPLAYED_HEADER,
+    fingerprint, Answer, IdempotencyKey, Recorded, RequestKey, RouteScope, REPLAYED_HEADER,
 };
 
 pub use axum::response::Response;
@@ -539,13 +539,15 @@ pub fn json<T: Serialize>(status: StatusCode, value: &T) -> Response {
     raw_json(status, body, "application/json")
 }
 
-/// `201 Created` with `Location`, where what was created is read.
-pub fn created<T: Serialize>(location: &str, value: &T) -> Response {
-    with_location(json(StatusCode::CREATED, value), location)
+/// What a request answers when it takes effect; a `201` carries `Location`, where what
+/// it created is read.
+pub fn answer<T: Serialize>(answer: Answer, location: &str, value: &T) -> Response {
+    let status = StatusCode::from_u16(answer.status()).unwrap_or(StatusCode::OK);
+    with_location(json(status, value), answer, location)
 }
 
-fn with_location(mut response: Response, location: &str) -> Response {
-    if let Ok(location) = HeaderValue::from_str(location) {
+fn with_location(mut response: Response, answer: Answer, location: &str) -> Response {
+    if let (Answer::Created, Ok(location)) = (answer, HeaderValue::from_str(location)) {
         response.headers_mut().insert(header::LOCATION, location);
     }
     response
@@ -555,23 +557,23 @@ fn raw_json(status: StatusCode, body: String, content_type: &'static str) -> Res
     (status, [(header::CONTENT_TYPE, content_type)], body).into_response()
 }
 
-/// The answer a recorded request got the first time, marked as a replay, if
-/// `fingerprint` is the same request; a first `201` carries `location` again.
-pub fn replay(
-    first: RecordedRequest,
-    fingerprint: &str,
-    location: Option<&str>,
-) -> Result<Response> {
-    let first = first.replay(fingerprint)?;
-    let status = StatusCode::from_u16(first.status).unwrap_or(StatusCode::OK);
-    let mut response = raw_json(status, first.body, "application/json");
-    response
-        .headers_mut()
-        .insert(REPLAYED_HEADER, HeaderValue::from_static("true"));
-    Ok(match location {
-        Some(location) if status == StatusCode::CREATED => with_location(response, location),
-        _ => response,
-    })
+/// The answer of a request that took effect now, or its first answer again, marked as a
+/// replay (a `201` with its `Location` again).
+pub fn recorded<T: Serialize>(recorded: Recorded<T>, location: &str) -> Response {
+    match recorded {
+        Recorded::Created(first, value) => answer(first, location, &value),
+        Recorded::Replayed(first) => {
+            let status = StatusCode::from_u16(first.status).unwrap_or(StatusCode::OK);
+            let mut response = raw_json(status, first.body, "application/json");
+            response
+                .headers_mut()
+                .insert(REPLAYED_HEADER, HeaderValue::from_static("true"));
+            match status {
+                StatusCode::CREATED => with_location(response, Answer::Created, location),
+                _ => response,
+            }
+        }
+    }
 }
 
 impl IntoResponse for Error {
@@ -612,6 +614,7 @@ pub fn problem(error: &Error) -> Response {
 mod tests {
     use super::*;
     use crate::domain::{CampaignTerms, Lines};
+    use crate::idempotency::RecordedRequest;
 
     #[derive(Debug, serde::Deserialize)]
     #[allow(dead_code)]
@@ -801,25 +804,25 @@ mod tests {
 
     #[test]
     fn a_replayed_201_names_what_it_created_again() {
-        let first = |status| RecordedRequest {
-            fingerprint: "f".into(),
-            status,
-            body: "{}".into(),
+        let first = |status| {
+            Recorded::<()>::Replayed(RecordedRequest {
+                fingerprint: "f".into(),
+                status,
+                body: "{}".into(),
+            })
         };
         let location = |r: &Response| r.headers().get(header::LOCATION).cloned();
-        let again = replay(first(201), "f", Some("/orders/ord_1")).unwrap();
+        let again = recorded(first(201), "/orders/ord_1");
         assert_eq!(again.status(), StatusCode::CREATED);
         assert_eq!(location(&again).unwrap(), "/orders/ord_1");
         assert_eq!(again.headers()[REPLAYED_HEADER], "true");
-        assert_eq!(
-            location(&replay(first(202), "f", Some("/x")).unwrap()),
-            None
-        );
-        assert!(matches!(
-            replay(first(201), "other", Some("/x")),
-            Err(Error::IdempotencyKeyReused)
-        ));
-        assert_eq!(location(&created("/skus/tea", &"x")).unwrap(), "/skus/tea");
+        let accepted = recorded(first(202), "/x");
+        assert_eq!(accepted.status(), StatusCode::ACCEPTED);
+        assert_eq!(location(&accepted), None);
+        let created = answer(Answer::Created, "/skus/tea", &"x");
+        assert_eq!(location(&created).unwrap(), "/skus/tea");
+        assert!(created.headers().get(REPLAYED_HEADER).is_none());
+        assert_eq!(location(&answer(Answer::Ok, "/skus/tea", &"x")), None);
     }
 
     #[test]

@@ -115,7 +115,19 @@ pub struct RecordedRequest {
 }
 
 impl RecordedRequest {
-    /// The first response again, if `fingerprint` is the same request.
+    /// The record of a request answered `answer` with `value`.
+    pub fn new<T: serde::Serialize>(fingerprint: &str, answer: Answer, value: &T) -> Result<Self> {
+        Ok(Self {
+            fingerprint: fingerprint.to_owned(),
+            status: answer.status(),
+            body: serde_json::to_string(value).map_err(|e| Error::Store {
+                message: format!("encoding an answer: {e}"),
+                retryable: false,
+            })?,
+        })
+    }
+
+    /// The first answer again, if `fingerprint` is the same request.
     pub fn replay(self, fingerprint: &str) -> Result<Self> {
         if self.fingerprint == fingerprint {
             Ok(self)
@@ -125,13 +137,31 @@ impl RecordedRequest {
     }
 }
 
-/// What a store did with a request that carries an idempotency key.
+/// What a request that took effect answers, the first time and on every replay.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Answer {
+    Ok,
+    Created,
+    Accepted,
+}
+
+impl Answer {
+    pub fn status(self) -> u16 {
+        match self {
+            Answer::Ok => 200,
+            Answer::Created => 201,
+            Answer::Accepted => 202,
+        }
+    }
+}
+
+/// What a use case did with a request that carries an idempotency key.
 #[derive(Debug)]
 pub enum Recorded<T> {
-    /// It took effect now.
-    Created(T),
-    /// A record with this id exists: the request was seen before.
-    Existing(RecordedRequest),
+    /// It took effect now, and answers so.
+    Created(Answer, T),
+    /// It took effect before: its first answer, for this same request.
+    Replayed(RecordedRequest),
 }
 
 #[cfg(test)]

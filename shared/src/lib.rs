@@ -14,6 +14,7 @@ pub mod queue;
 pub mod retry;
 pub mod store;
 pub mod telemetry;
+pub mod usecases;
 
 pub use clock::{Clock, SystemClock};
 pub use config::Config;

@@ -551,32 +551,44 @@ struct PassingTrouble(stockroom::store::DynamoStore);
 mod passing_trouble {
     use super::PassingTrouble;
     use stockroom::domain::{
-        CommandId, Reservation, ReservationId, ReservationStatus, Restock, Timestamp,
+        CommandId, CommandStatus, Reservation, ReservationId, Restock, Timestamp,
     };
     use stockroom::store::{
-        Applied, ApplyRestock, EndHold, FindOverdueHolds, FindUnappliedCommands, ReadBooks,
-        SkuBooks,
+        Attempt, EndHold, FindOverdueHolds, FindUnappliedCommands, ReadBooks, ReadCommand,
+        ReadReservation, RecordExists, SkuBooks, UnitsMissing, WriteCommand, WriteHold,
     };
     use stockroom::{Error, Result};
 
     #[async_trait::async_trait]
-    impl ApplyRestock for PassingTrouble {
-        async fn apply_restock(&self, _: &CommandId, _: Timestamp) -> Result<Applied> {
+    impl WriteCommand for PassingTrouble {
+        async fn apply_command(
+            &self,
+            _: &Restock,
+            _: &[CommandStatus],
+            _: Timestamp,
+        ) -> Result<Attempt<UnitsMissing>> {
             Err(Error::Contention)
         }
-        async fn fail_restock(&self, id: &CommandId, at: Timestamp) -> Result<()> {
-            self.0.fail_restock(id, at).await
+        async fn fail_command(&self, restock: &Restock, at: Timestamp) -> Result<Attempt> {
+            self.0.fail_command(restock, at).await
         }
     }
     #[async_trait::async_trait]
-    impl EndHold for PassingTrouble {
-        async fn end_hold(
-            &self,
-            id: &ReservationId,
-            to: ReservationStatus,
-            at: Timestamp,
-        ) -> Result<Reservation> {
-            self.0.end_hold(id, to, at).await
+    impl ReadCommand for PassingTrouble {
+        async fn command(&self, id: &CommandId) -> Result<Option<(CommandStatus, Restock)>> {
+            self.0.command(id).await
+        }
+    }
+    #[async_trait::async_trait]
+    impl ReadReservation for PassingTrouble {
+        async fn reservation(&self, id: &ReservationId) -> Result<Option<Reservation>> {
+            self.0.reservation(id).await
+        }
+    }
+    #[async_trait::async_trait]
+    impl WriteHold for PassingTrouble {
+        async fn end_hold(&self, end: EndHold<'_>) -> Result<Attempt<RecordExists>> {
+            self.0.end_hold(end).await
         }
     }
     #[async_trait::async_trait]

@@ -7,12 +7,12 @@ use std::sync::Arc;
 use axum::extract::State;
 use axum::http::StatusCode;
 use serde::Deserialize;
-use stockroom::domain::{
-    CustomerId, Lines, Order, OrderId, OrderLine, OrderStatus, ReservationId, Timestamp,
-};
+use stockroom::domain::{CustomerId, Lines, OrderId, ReservationId, Timestamp};
 use stockroom::http::{self, Id, Idempotent, Response, Routes, Serve};
 use stockroom::idempotency::Recorded;
-use stockroom::store::{PlaceOrder, ReadOrder};
+use stockroom::store::{ReadOrder, ReadRecord, ReadReservation, ReadStock, WriteHold, WriteStock};
+use stockroom::usecases::orders::{self, NewOrder, Source};
+use stockroom::usecases::ShardCounts;
 use stockroom::{Clock, Error, Result};
 
 /// Either `{"reservation_id"}` or `{"lines", "customer_id"?}`.
@@ -24,21 +24,14 @@ pub struct OrderBody {
     customer_id: Option<CustomerId>,
 }
 
-/// Where an order's units come from.
+/// The body of `POST /orders`, checked: where the units come from, and for whom.
 #[derive(Debug)]
-pub enum Source {
-    Hold(ReservationId),
-    Stock(Lines),
-}
-
-/// The body of `POST /orders`, checked.
-#[derive(Debug)]
-pub struct NewOrder {
+pub struct OrderRequest {
     pub source: Source,
     pub customer_id: Option<CustomerId>,
 }
 
-impl NewOrder {
+impl OrderRequest {
     fn parse(body: OrderBody) -> Result<Self> {
         let source = match (body.reservation_id, body.lines) {
             // An id that cannot exist is simply not found.
@@ -61,7 +54,7 @@ impl NewOrder {
 
 /// A request to this function, checked before anything is read or written.
 pub enum Call {
-    Place(Idempotent<NewOrder>),
+    Place(Idempotent<OrderRequest>),
     Get(OrderId),
 }
 
@@ -71,7 +64,7 @@ pub fn routes<H: Serve<Call>>() -> Routes<Arc<H>> {
         .post(
             "/orders",
             |State(h): State<Arc<H>>, request: Idempotent<OrderBody>| async move {
-                let request = request.try_map(NewOrder::parse)?;
+                let request = request.try_map(OrderRequest::parse)?;
                 h.serve(Call::Place(request)).await
             },
         )
@@ -84,64 +77,45 @@ pub fn routes<H: Serve<Call>>() -> Routes<Arc<H>> {
 pub struct PlaceOrders<S> {
     store: S,
     clock: Arc<dyn Clock>,
+    shard_counts: ShardCounts,
 }
 
-impl<S: PlaceOrder + ReadOrder + Send + Sync + 'static> Serve<Call> for PlaceOrders<S> {
+impl<S> Serve<Call> for PlaceOrders<S>
+where
+    S: ReadReservation + WriteHold + ReadStock + WriteStock + ReadRecord + ReadOrder + 'static,
+{
     async fn serve(&self, call: Call) -> Result<Response> {
         match call {
-            Call::Place(request) => self.place(request).await,
-            Call::Get(id) => self.get(id).await,
+            Call::Place(request) => {
+                let order = NewOrder {
+                    order_id: OrderId::from_ulid(request.id),
+                    source: request.body.source,
+                    customer_id: request.body.customer_id,
+                    at: Timestamp::new(self.clock.now()),
+                    fingerprint: request.fingerprint,
+                };
+                let location = format!("/orders/{}", order.order_id);
+                let placed = orders::place(&self.store, &self.shard_counts, order).await?;
+                if let Recorded::Created(_, order) = &placed {
+                    tracing::info!(order_id = %order.order_id, "order placed");
+                    stockroom::metrics::count("Orders", 1, &[]);
+                }
+                Ok(http::recorded(placed, &location))
+            }
+            Call::Get(id) => Ok(http::json(
+                StatusCode::OK,
+                &orders::order(&self.store, &id).await?,
+            )),
         }
     }
 }
 
-impl<S: PlaceOrder + ReadOrder> PlaceOrders<S> {
+impl<S> PlaceOrders<S> {
     pub fn new(store: S, clock: Arc<dyn Clock>) -> Self {
-        Self { store, clock }
-    }
-
-    async fn place(&self, request: Idempotent<NewOrder>) -> Result<Response> {
-        let Idempotent {
-            body: new,
-            fingerprint,
-            id,
-        } = request;
-        let mut order = Order {
-            order_id: OrderId::from_ulid(id),
-            status: OrderStatus::Confirmed,
-            lines: Vec::new(),
-            customer_id: new.customer_id,
-            reservation_id: None,
-            created_at: Timestamp::new(self.clock.now()),
-            refunds: Vec::new(),
-            allocations: Vec::new(),
-            version: 0,
-        };
-        let location = format!("/orders/{}", order.order_id);
-        let recorded = match new.source {
-            Source::Hold(id) => {
-                order.reservation_id = Some(id);
-                self.store.commit_hold(order, &fingerprint).await?
-            }
-            Source::Stock(lines) => {
-                order.lines = lines.iter().map(OrderLine::new).collect();
-                self.store.sell(order, &lines, &fingerprint).await?
-            }
-        };
-        match recorded {
-            Recorded::Created(order) => {
-                tracing::info!(order_id = %order.order_id, "order placed");
-                stockroom::metrics::count("Orders", 1, &[]);
-                Ok(http::created(&location, &order))
-            }
-            Recorded::Existing(first) => http::replay(first, &fingerprint, Some(&location)),
-        }
-    }
-
-    async fn get(&self, id: OrderId) -> Result<Response> {
-        match self.store.order(&id).await? {
-            Some(order) => Ok(http::json(StatusCode::OK, &order)),
-            None => Err(Error::OrderNotFound(id.to_string())),
+        Self {
+            store,
+            clock,
+            shard_counts: ShardCounts::default(),
         }
     }
 }

@@ -14,8 +14,11 @@ use serde_json::Value;
 use stockroom::domain::{ReservationStatus, Timestamp};
 use stockroom::queue::{CommandMessage, CommandQueue};
 use stockroom::store::{
-    Applied, ApplyRestock, EndHold, FindOverdueHolds, FindUnappliedCommands, ReadBooks, SkuBooks,
+    FindOverdueHolds, FindUnappliedCommands, ReadBooks, ReadCommand, ReadReservation, SkuBooks,
+    WriteCommand, WriteHold,
 };
+use stockroom::usecases::commands::{self, Applied};
+use stockroom::usecases::holds;
 use stockroom::{metrics, Clock, Error, Result};
 
 /// Knobs, from the environment in Lambda.
@@ -128,7 +131,13 @@ pub struct Reconcile<S> {
 
 impl<S> Reconcile<S>
 where
-    S: ApplyRestock + EndHold + FindOverdueHolds + FindUnappliedCommands + ReadBooks,
+    S: ReadCommand
+        + WriteCommand
+        + ReadReservation
+        + WriteHold
+        + FindOverdueHolds
+        + FindUnappliedCommands
+        + ReadBooks,
 {
     pub fn new(
         store: S,
@@ -205,9 +214,7 @@ where
                 // it again once its grace period is over.
                 let lasting = outcome.as_ref().is_err_and(|e| !e.is_retryable());
                 if let (true, Some(command)) = (lasting, parse(message)) {
-                    self.store
-                        .fail_restock(&command.command_id, self.now())
-                        .await?;
+                    commands::fail_restock(&self.store, &command.command_id, self.now()).await?;
                 }
             }
             if let Some(receipt) = &message.receipt_handle {
@@ -230,11 +237,7 @@ where
                 message.message_id
             ))
         })?;
-        match self
-            .store
-            .apply_restock(&command.command_id, self.now())
-            .await?
-        {
+        match commands::apply_restock(&self.store, &command.command_id, self.now()).await? {
             Applied::Now => {
                 tracing::info!(command_id = %command.command_id, "restock applied");
                 metrics::count("CompensationsApplied", 1, &[]);
@@ -257,11 +260,7 @@ where
         match self.store.overdue_holds(now).await {
             Ok(ids) => {
                 for id in ids {
-                    match self
-                        .store
-                        .end_hold(&id, ReservationStatus::Expired, now)
-                        .await
-                    {
+                    match holds::expire(&self.store, &id, now).await {
                         Ok(r) if r.status == ReservationStatus::Expired => {
                             summary.holds_expired += 1
                         }

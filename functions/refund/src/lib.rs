@@ -8,13 +8,13 @@
 use std::sync::Arc;
 
 use axum::extract::State;
-use axum::http::StatusCode;
 use serde::Deserialize;
 use stockroom::domain::{Lines, OrderId, Reason, RefundId, Timestamp};
 use stockroom::http::{self, Id, Idempotent, Response, Routes, Serve};
 use stockroom::idempotency::Recorded;
-use stockroom::queue::{CommandMessage, CommandQueue};
-use stockroom::store::{RecordRefund, RefundRequest};
+use stockroom::queue::CommandQueue;
+use stockroom::store::{ReadOrder, ReadRecord, WriteRefund};
+use stockroom::usecases::orders::{self, RefundRequest};
 use stockroom::{Clock, Result};
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -46,7 +46,7 @@ pub struct Refunds<S> {
     clock: Arc<dyn Clock>,
 }
 
-impl<S: RecordRefund> Refunds<S> {
+impl<S> Refunds<S> {
     pub fn new(store: S, queue: Arc<dyn CommandQueue>, clock: Arc<dyn Clock>) -> Self {
         Self {
             store,
@@ -56,7 +56,7 @@ impl<S: RecordRefund> Refunds<S> {
     }
 }
 
-impl<S: RecordRefund + Send + Sync + 'static> Serve<Call> for Refunds<S> {
+impl<S: ReadOrder + WriteRefund + ReadRecord + 'static> Serve<Call> for Refunds<S> {
     async fn serve(&self, call: Call) -> Result<Response> {
         let Call { order_id, request } = call;
         let location = format!("/orders/{order_id}");
@@ -67,25 +67,12 @@ impl<S: RecordRefund + Send + Sync + 'static> Serve<Call> for Refunds<S> {
             restock: request.body.restock.unwrap_or(true),
             reason: request.body.reason.map(String::from),
             at: Timestamp::new(self.clock.now()),
+            fingerprint: request.fingerprint,
         };
-        match self
-            .store
-            .record_refund(&refund, &request.fingerprint)
-            .await?
-        {
-            Recorded::Created((refund, restock)) => {
-                stockroom::metrics::count("Refunds", 1, &[]);
-                if let Some(restock) = restock {
-                    // The command is recorded: if this send is lost, the sweep sends it again.
-                    if let Err(e) = self.queue.send(&CommandMessage::restock(&restock)).await {
-                        tracing::warn!(command_id = %restock.command_id, error = %e, "restock not sent; the sweep will");
-                    }
-                    Ok(http::json(StatusCode::ACCEPTED, &refund))
-                } else {
-                    Ok(http::created(&location, &refund))
-                }
-            }
-            Recorded::Existing(first) => http::replay(first, &request.fingerprint, Some(&location)),
+        let recorded = orders::refund(&self.store, self.queue.as_ref(), &refund).await?;
+        if let Recorded::Created(..) = &recorded {
+            stockroom::metrics::count("Refunds", 1, &[]);
         }
+        Ok(http::recorded(recorded, &location))
     }
 }

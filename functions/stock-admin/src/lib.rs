@@ -13,9 +13,9 @@ use stockroom::domain::{
     Timestamp,
 };
 use stockroom::http::{self, Id, Idempotent, Json, Response, Routes, Serve};
-use stockroom::idempotency::Recorded;
-use stockroom::store::{AdjustStock, ReadCampaign, ReadStock, SetCampaign, SetStock};
-use stockroom::{Clock, Error, Result};
+use stockroom::store::{ReadCampaign, ReadRecord, ReadStock, WriteCampaign, WriteStock};
+use stockroom::usecases::{campaigns, stock};
+use stockroom::{Clock, Result};
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct SetStockBody {
@@ -76,70 +76,48 @@ pub struct StockAdmin<S> {
 
 impl<S> Serve<Call> for StockAdmin<S>
 where
-    S: ReadStock + SetStock + AdjustStock + SetCampaign + ReadCampaign + Send + Sync + 'static,
+    S: ReadStock + WriteStock + ReadRecord + ReadCampaign + WriteCampaign + 'static,
 {
     async fn serve(&self, call: Call) -> Result<Response> {
+        let now = Timestamp::new(self.clock.now());
         match call {
-            Call::SetStock(sku, body) => self.set_stock(sku, body).await,
-            Call::GetStock(sku) => self.get_stock(sku).await,
-            Call::Adjust(sku, request) => self.adjust(sku, request).await,
-            Call::PutCampaign(id, terms) => self.put_campaign(id, terms).await,
-            Call::GetCampaign(id) => self.get_campaign(id).await,
+            Call::SetStock(sku, body) => {
+                let on_hand = body.on_hand.get();
+                let (answer, levels) =
+                    stock::set_on_hand(&self.store, &sku, on_hand, body.shards, now).await?;
+                Ok(http::answer(answer, &format!("/skus/{sku}"), &levels))
+            }
+            Call::GetStock(sku) => Ok(http::json(
+                StatusCode::OK,
+                &stock::levels(&self.store, &sku).await?,
+            )),
+            Call::Adjust(sku, request) => {
+                let location = format!("/skus/{sku}");
+                let adjustment = Adjustment {
+                    id: AdjustmentId::from_ulid(request.id),
+                    sku,
+                    delta: request.body.delta.get(),
+                    reason: request.body.reason,
+                    at: now,
+                };
+                let recorded =
+                    stock::adjust(&self.store, &adjustment, &request.fingerprint).await?;
+                Ok(http::recorded(recorded, &location))
+            }
+            Call::PutCampaign(id, terms) => {
+                let (answer, campaign) = campaigns::put(&self.store, &id, &terms, now).await?;
+                Ok(http::answer(answer, &format!("/campaigns/{id}"), &campaign))
+            }
+            Call::GetCampaign(id) => Ok(http::json(
+                StatusCode::OK,
+                &campaigns::campaign(&self.store, &id).await?,
+            )),
         }
     }
 }
 
-impl<S: ReadStock + SetStock + AdjustStock + SetCampaign + ReadCampaign> StockAdmin<S> {
+impl<S> StockAdmin<S> {
     pub fn new(store: S, clock: Arc<dyn Clock>) -> Self {
         Self { store, clock }
-    }
-
-    async fn get_stock(&self, sku: Sku) -> Result<Response> {
-        match self.store.stock(&sku).await? {
-            Some(levels) => Ok(http::json(StatusCode::OK, &levels)),
-            None => Err(Error::SkuNotFound(sku)),
-        }
-    }
-
-    async fn set_stock(&self, sku: Sku, body: SetStockBody) -> Result<Response> {
-        let now = Timestamp::new(self.clock.now());
-        let set = self
-            .store
-            .set_on_hand(&sku, body.on_hand.get(), body.shards, now)
-            .await?;
-        Ok(match set.created {
-            true => http::created(&format!("/skus/{sku}"), &set.levels),
-            false => http::json(StatusCode::OK, &set.levels),
-        })
-    }
-
-    async fn adjust(&self, sku: Sku, request: Idempotent<AdjustmentBody>) -> Result<Response> {
-        let adjustment = Adjustment {
-            id: AdjustmentId::from_ulid(request.id),
-            sku,
-            delta: request.body.delta.get(),
-            reason: request.body.reason,
-            at: Timestamp::new(self.clock.now()),
-        };
-        match self.store.adjust(&adjustment, &request.fingerprint).await? {
-            Recorded::Created(levels) => Ok(http::json(StatusCode::OK, &levels)),
-            Recorded::Existing(first) => http::replay(first, &request.fingerprint, None),
-        }
-    }
-
-    async fn put_campaign(&self, id: CampaignId, terms: CampaignTerms) -> Result<Response> {
-        let now = Timestamp::new(self.clock.now());
-        let (campaign, created) = self.store.put_campaign(&id, &terms, now).await?;
-        Ok(match created {
-            true => http::created(&format!("/campaigns/{id}"), &campaign),
-            false => http::json(StatusCode::OK, &campaign),
-        })
-    }
-
-    async fn get_campaign(&self, id: CampaignId) -> Result<Response> {
-        match self.store.campaign(&id).await? {
-            Some(campaign) => Ok(http::json(StatusCode::OK, &campaign)),
-            None => Err(Error::CampaignNotFound(id)),
-        }
     }
 }

@@ -13,7 +13,9 @@ pub use reservation::{
     Allocation, CustomerId, HoldDuration, Line, Lines, Reservation, ReservationStatus,
 };
 pub use sku::Sku;
-pub use stock::{plan_decrement, Counter, ShardCount, ShardStock, StockLevels, StockMove, Take};
+pub use stock::{
+    plan_decrement, spread, Counter, ShardCount, ShardStock, StockLevels, StockMove, Take,
+};
 pub use timestamp::Timestamp;
 
 /// A rule the input broke; becomes a 400 `invalid_request`.

@@ -181,6 +181,17 @@ pub enum CommandStatus {
     Failed,
 }
 
+impl CommandStatus {
+    /// The status of a refund while its restock command has this one.
+    pub fn refund_status(self) -> RefundStatus {
+        match self {
+            CommandStatus::Pending => RefundStatus::Pending,
+            CommandStatus::Applied => RefundStatus::Completed,
+            CommandStatus::Failed => RefundStatus::Failed,
+        }
+    }
+}
+
 /// A compensation command: put units a refund took back into stock, then complete the
 /// refund. Recorded in the refund's transaction, sent to the queue after it, applied
 /// once by conditional writes.

@@ -1,9 +1,11 @@
 use serde::{Deserialize, Serialize};
 
-use super::{CampaignId, Invalid, OrderId, Quantity, ReservationId, Sku, Take, Timestamp};
+use super::{
+    CampaignId, Invalid, OrderId, Quantity, ReservationId, Sku, StockMove, Take, Timestamp,
+};
 
 /// Who a reservation or order is for, as the shop knows them: 1 to 128 visible ASCII characters.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
 pub struct CustomerId(String);
 
@@ -140,6 +142,21 @@ impl ReservationStatus {
         [Self::Held, Self::Committed, Self::Released, Self::Expired]
             .into_iter()
             .find(|s| s.as_str() == text)
+    }
+
+    /// Where a hold's units go when it ends in this status: sold when it is committed,
+    /// back on sale otherwise.
+    pub fn ending_move(self) -> StockMove {
+        match self {
+            Self::Committed => StockMove::COMMIT,
+            _ => StockMove::RELEASE,
+        }
+    }
+
+    /// Whether a campaign hold ending in this status gives its units back to the
+    /// customer's allowance: a released or expired hold bought nothing, an order keeps it.
+    pub fn returns_allowance(self) -> bool {
+        matches!(self, Self::Released | Self::Expired)
     }
 }
 

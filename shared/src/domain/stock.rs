@@ -87,6 +87,14 @@ pub fn plan_decrement(shards: &[ShardStock], quantity: u64, start: usize) -> Opt
     Some(takes)
 }
 
+/// `total` units spread evenly over `count` shards; the first shards take the remainder.
+pub fn spread(total: u64, count: ShardCount) -> Vec<u64> {
+    let n = u64::from(count.get());
+    (0..n)
+        .map(|shard| total / n + u64::from(shard < total % n))
+        .collect()
+}
+
 /// What `GET /skus/{sku}` shows: the sums over every shard.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct StockLevels {

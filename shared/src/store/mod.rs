@@ -1,87 +1,213 @@
-//! Ports: one narrow trait per operation the functions need, and their DynamoDB adapter.
+//! Ports: what the use cases read, and the atomic writes they ask for, one attempt each.
+//!
+//! A store translates: items, keys, conditions and its own refusals. It decides nothing
+//! (no status checks, no plans), retries nothing and names no HTTP status; the use cases
+//! in `crate::usecases` read through these ports, decide with the domain rules and ask
+//! for a write conditioned on what they read. Two implementations: `DynamoStore` (the
+//! one that runs) and `MemoryStore` (for fast use-case tests).
 
 mod dynamo;
+mod memory;
+
+use std::convert::Infallible;
 
 use async_trait::async_trait;
 
 pub use dynamo::DynamoStore;
+pub use memory::MemoryStore;
 
 use crate::domain::{
-    Adjustment, Campaign, CampaignId, CampaignTerms, CommandId, Line, Lines, Order, OrderId,
-    Refund, RefundId, Reservation, ReservationId, ReservationStatus, Restock, ShardCount, Sku,
-    StockLevels, Timestamp,
+    Adjustment, AdjustmentId, Allocation, Campaign, CampaignId, CommandId, CommandStatus,
+    CustomerId, Order, OrderId, Refund, RefundId, Reservation, ReservationId, ReservationStatus,
+    Restock, ShardCount, ShardStock, Sku, StockLevels, StockMove, Take, Timestamp,
 };
 use crate::error::Result;
-use crate::idempotency::Recorded;
+use crate::idempotency::RecordedRequest;
+
+/// What one attempt at an atomic write came to. Nothing of it was written unless
+/// `Committed`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Attempt<R = Infallible> {
+    Committed,
+    /// One of the conditions the caller can act on failed: `R` says which.
+    Refused(R),
+    /// What the write was conditioned on changed since it was read (another request got
+    /// there first), or the store was too busy to take it: read again after a pause.
+    Stale,
+}
+
+/// A sku as one consistent read saw it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SkuStock {
+    pub sku: Sku,
+    /// What the sku item keeps as its total.
+    pub on_hand: u64,
+    /// Shards `0..active` take new stock; items past it (left by a shrink) keep what is
+    /// reserved or sold there, and units that come back to them stay on sale.
+    pub active: ShardCount,
+    /// Every shard item, by shard number.
+    pub shards: Vec<ShardStock>,
+    pub updated_at: Timestamp,
+}
+
+impl SkuStock {
+    pub fn levels(&self) -> StockLevels {
+        StockLevels::sum(self.sku.clone(), &self.shards, self.active, self.updated_at)
+    }
+}
 
 #[async_trait]
 pub trait ReadStock: Send + Sync {
-    async fn stock(&self, sku: &Sku) -> Result<Option<StockLevels>>;
+    /// The sku item and every one of its shard items, read consistently.
+    async fn sku_stock(&self, sku: &Sku) -> Result<Option<SkuStock>>;
 }
 
-/// The result of setting a sku's on_hand.
+/// The record a request creates, keyed by an id derived from its idempotency key.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StockSet {
-    pub levels: StockLevels,
-    pub created: bool,
+pub enum RecordKey {
+    Reservation(ReservationId),
+    Order(OrderId),
+    Refund(OrderId, RefundId),
+    Adjustment(Sku, AdjustmentId),
 }
 
 #[async_trait]
-pub trait SetStock: Send + Sync {
-    /// Makes `on_hand` the sku's total, creating the sku (over `shards` stock items, one
-    /// unless told) if it is new; the difference is recorded as an adjustment. A new
-    /// shard count for an existing sku respreads its available units first. Fails with
-    /// `InsufficientStock` when fewer units are available than the cut needs.
-    async fn set_on_hand(
+pub trait ReadRecord: Send + Sync {
+    /// What the record remembers of the request that created it, if it exists.
+    async fn recorded(&self, key: &RecordKey) -> Result<Option<RecordedRequest>>;
+}
+
+/// The record a take of stock writes with it.
+#[derive(Debug, Clone, Copy)]
+pub enum Taker<'a> {
+    Hold(&'a Reservation),
+    Order(&'a Order),
+}
+
+/// A campaign reservation's conditions, checked in its transaction: the campaign's
+/// window and skus as they were when the reservation was admitted, and the customer's
+/// counter, which must have `room` for the units left.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CampaignGuard {
+    pub campaign_id: CampaignId,
+    pub customer_id: CustomerId,
+    pub skus: Vec<Sku>,
+    pub limit: u32,
+    /// The most units the counter may hold before this reservation adds its own.
+    pub room: u64,
+    pub units: u64,
+}
+
+/// Why a take of stock was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TakeRefused {
+    /// The request's record exists: it was seen before.
+    RecordExists,
+    /// The same request is being written by another transaction right now.
+    RecordInFlight,
+    /// The campaign's window or skus are no longer what admitted the reservation.
+    CampaignClosed,
+    /// The customer's counter has no room for these units.
+    OverLimit,
+}
+
+/// Units moved from shards of their skus, together with the record of the request.
+#[derive(Debug, Clone)]
+pub struct TakeStock<'a> {
+    pub allocations: &'a [Allocation],
+    pub movement: StockMove,
+    pub record: Taker<'a>,
+    pub receipt: &'a RecordedRequest,
+    pub campaign: Option<&'a CampaignGuard>,
+    pub at: Timestamp,
+}
+
+#[async_trait]
+pub trait WriteStock: Send + Sync {
+    /// Moves each allocation's units (conditioned on the source counter holding them)
+    /// and writes the record, all or nothing. `Stale` when a shard ran short.
+    async fn take(&self, take: TakeStock<'_>) -> Result<Attempt<TakeRefused>>;
+
+    /// Writes a new sku: its item, `spread[i]` available units on shard `i` and the
+    /// opening adjustment. `Stale` when the sku exists.
+    async fn create_sku(&self, sku: &Sku, spread: &[u64], opening: &Adjustment) -> Result<Attempt>;
+
+    /// Sets the sku's shard count to `active` and each shard's available units to
+    /// `available[i]` (creating shard items that do not exist), conditioned on `seen`.
+    async fn reshard(
         &self,
-        sku: &Sku,
-        on_hand: u64,
-        shards: Option<ShardCount>,
+        seen: &SkuStock,
+        active: ShardCount,
+        available: &[u64],
         at: Timestamp,
-    ) -> Result<StockSet>;
-}
+    ) -> Result<Attempt>;
 
-#[async_trait]
-pub trait AdjustStock: Send + Sync {
-    /// Applies the adjustment once; the record is keyed by its id and remembers the
-    /// request's fingerprint and answer.
+    /// Adds `adjustment.delta` to on_hand (conditioned on `seen.on_hand`) and spreads it
+    /// over `takes` (adding, or taking where it is negative), with the adjustment's
+    /// record, which remembers `receipt` when the request has one. `Refused` when the
+    /// record exists.
     async fn adjust(
         &self,
+        seen: &SkuStock,
         adjustment: &Adjustment,
-        fingerprint: &str,
-    ) -> Result<Recorded<StockLevels>>;
+        takes: &[Take],
+        receipt: Option<&RecordedRequest>,
+    ) -> Result<Attempt<RecordExists>>;
 }
 
-/// The campaign terms a reservation was admitted under; the store re-checks them inside
-/// the reservation's transaction.
-#[derive(Debug, Clone)]
-pub struct CampaignHold {
-    pub limit: u32,
+/// The record written by an earlier attempt of the same request exists.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RecordExists;
+
+#[async_trait]
+pub trait ReadReservation: Send + Sync {
+    async fn reservation(&self, id: &ReservationId) -> Result<Option<Reservation>>;
+}
+
+/// A HELD reservation leaving HELD.
+#[derive(Debug, Clone, Copy)]
+pub struct EndHold<'a> {
+    /// As it was read, HELD.
+    pub reservation: &'a Reservation,
+    /// RELEASED or EXPIRED: its units go back to available, and a campaign hold's units
+    /// back to the customer's allowance. COMMITTED: its units are sold and `order` is
+    /// written with it.
+    pub to: ReservationStatus,
+    pub order: Option<(&'a Order, &'a RecordedRequest)>,
+    pub at: Timestamp,
 }
 
 #[async_trait]
-pub trait PlaceHold: Send + Sync {
-    /// Moves every line's units from available to reserved and writes the reservation,
-    /// all or nothing. `reservation.allocations` is filled in by the store. A campaign
-    /// reservation also checks the campaign's window and skus and adds its units to the
-    /// customer's counter, which may not pass `campaign.limit`, in the same transaction.
-    async fn place_hold(
-        &self,
-        reservation: Reservation,
-        campaign: Option<CampaignHold>,
-        fingerprint: &str,
-    ) -> Result<Recorded<Reservation>>;
+pub trait WriteHold: Send + Sync {
+    /// Ends the hold, conditioned on it still being HELD (and, to expire it, overdue;
+    /// to commit it, not yet). `Refused` when the order's record exists.
+    async fn end_hold(&self, end: EndHold<'_>) -> Result<Attempt<RecordExists>>;
 }
 
 #[async_trait]
-pub trait SetCampaign: Send + Sync {
-    /// Creates or replaces a campaign; `true` when it is new.
-    async fn put_campaign(
-        &self,
-        id: &CampaignId,
-        terms: &CampaignTerms,
-        at: Timestamp,
-    ) -> Result<(Campaign, bool)>;
+pub trait ReadOrder: Send + Sync {
+    /// The order with its refunds, oldest first.
+    async fn order(&self, id: &OrderId) -> Result<Option<Order>>;
+}
+
+/// A refund and what it changes on its order.
+#[derive(Debug, Clone, Copy)]
+pub struct NewRefund<'a> {
+    /// The order as read: the write is conditioned on its version.
+    pub order: &'a Order,
+    /// The order as it is after the refund.
+    pub refunded: &'a Order,
+    pub refund: &'a Refund,
+    /// The compensation command that puts units back, recorded with the refund.
+    pub restock: Option<&'a Restock>,
+    pub receipt: &'a RecordedRequest,
+}
+
+#[async_trait]
+pub trait WriteRefund: Send + Sync {
+    /// Writes the refund, the order's new lines and status and the command, all or
+    /// nothing. `Stale` when the order changed since it was read.
+    async fn record_refund(&self, refund: NewRefund<'_>) -> Result<Attempt>;
 }
 
 #[async_trait]
@@ -90,77 +216,33 @@ pub trait ReadCampaign: Send + Sync {
 }
 
 #[async_trait]
-pub trait ReadReservation: Send + Sync {
-    async fn reservation(&self, id: &ReservationId) -> Result<Option<Reservation>>;
+pub trait WriteCampaign: Send + Sync {
+    /// Writes the campaign, conditioned on `seen` (absent, or as it was read).
+    async fn put_campaign(&self, campaign: &Campaign, seen: Option<&Campaign>) -> Result<Attempt>;
 }
 
 #[async_trait]
-pub trait EndHold: Send + Sync {
-    /// Gives a HELD reservation's units back and moves it to `to` (RELEASED or EXPIRED),
-    /// once however often it is called; returns the reservation as it now stands.
-    async fn end_hold(
-        &self,
-        id: &ReservationId,
-        to: ReservationStatus,
-        at: Timestamp,
-    ) -> Result<Reservation>;
+pub trait ReadCommand: Send + Sync {
+    async fn command(&self, id: &CommandId) -> Result<Option<(CommandStatus, Restock)>>;
 }
 
-#[async_trait]
-pub trait PlaceOrder: Send + Sync {
-    /// Commits the order's reservation (HELD and not past `expires_at` at `order.created_at`):
-    /// its units go from reserved to sold, and the order is written, in one transaction.
-    async fn commit_hold(&self, order: Order, fingerprint: &str) -> Result<Recorded<Order>>;
-
-    /// Sells `lines` straight from available stock, all or nothing, and writes the order.
-    async fn sell(&self, order: Order, lines: &Lines, fingerprint: &str)
-        -> Result<Recorded<Order>>;
-}
-
-#[async_trait]
-pub trait ReadOrder: Send + Sync {
-    /// The order with its refunds.
-    async fn order(&self, id: &OrderId) -> Result<Option<Order>>;
-}
-
-/// A refund as the client asked for it.
-#[derive(Debug, Clone)]
-pub struct RefundRequest {
-    pub refund_id: RefundId,
-    pub order_id: OrderId,
-    /// `None`: everything the order has left.
-    pub lines: Option<Vec<Line>>,
-    pub restock: bool,
-    pub reason: Option<String>,
-    pub at: Timestamp,
-}
-
-#[async_trait]
-pub trait RecordRefund: Send + Sync {
-    /// Records the refund and the order's refunded quantities in one transaction that
-    /// never lets refunded exceed ordered; with restock, the restock command is recorded
-    /// in the same transaction and returned for sending.
-    async fn record_refund(
-        &self,
-        request: &RefundRequest,
-        fingerprint: &str,
-    ) -> Result<Recorded<(Refund, Option<Restock>)>>;
-}
-
-/// What applying a compensation command came to.
+/// The units of a restock are no longer sold where it puts them back.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Applied {
-    Now,
-    Before,
-}
+pub struct UnitsMissing;
 
 #[async_trait]
-pub trait ApplyRestock: Send + Sync {
-    /// Puts the command's units back and completes its refund, once.
-    async fn apply_restock(&self, id: &CommandId, at: Timestamp) -> Result<Applied>;
+pub trait WriteCommand: Send + Sync {
+    /// Puts the command's units back (sold to available) and moves it and its refund
+    /// from one of `from` to APPLIED / COMPLETED.
+    async fn apply_command(
+        &self,
+        restock: &Restock,
+        from: &[CommandStatus],
+        at: Timestamp,
+    ) -> Result<Attempt<UnitsMissing>>;
 
-    /// Gives up on a command whose retries ran out: it and its refund become FAILED.
-    async fn fail_restock(&self, id: &CommandId, at: Timestamp) -> Result<()>;
+    /// Moves a PENDING command and its refund to FAILED.
+    async fn fail_command(&self, restock: &Restock, at: Timestamp) -> Result<Attempt>;
 }
 
 #[async_trait]
@@ -194,4 +276,41 @@ pub struct SkuBooks {
 pub trait ReadBooks: Send + Sync {
     /// Every sku's books. Read while traffic flows, they may disagree for a moment.
     async fn books(&self) -> Result<Vec<SkuBooks>>;
+}
+
+/// Every port: what a use case may be given.
+pub trait Store:
+    ReadStock
+    + ReadRecord
+    + WriteStock
+    + ReadReservation
+    + WriteHold
+    + ReadOrder
+    + WriteRefund
+    + ReadCampaign
+    + WriteCampaign
+    + ReadCommand
+    + WriteCommand
+    + FindOverdueHolds
+    + FindUnappliedCommands
+    + ReadBooks
+{
+}
+
+impl<S> Store for S where
+    S: ReadStock
+        + ReadRecord
+        + WriteStock
+        + ReadReservation
+        + WriteHold
+        + ReadOrder
+        + WriteRefund
+        + ReadCampaign
+        + WriteCampaign
+        + ReadCommand
+        + WriteCommand
+        + FindOverdueHolds
+        + FindUnappliedCommands
+        + ReadBooks
+{
 }

@@ -1,16 +1,15 @@
 //! Campaigns, and the guards a campaign reservation adds to its transaction.
 
 use async_trait::async_trait;
-use aws_sdk_dynamodb::types::{AttributeValue, ConditionCheck, TransactWriteItem};
+use aws_sdk_dynamodb::types::{AttributeValue, ConditionCheck, Put, TransactWriteItem};
 
 use super::codec::{corrupt, get_n, get_parsed, key_of, n, s, values, Attributes};
 use super::schema::{self, ItemKey};
-use super::stock::build;
-use super::{DynamoStore, Transaction};
-use crate::domain::{Campaign, CampaignId, CampaignTerms, Reservation, Sku, Timestamp};
-use crate::error::{Error, Result};
-use crate::retry::Backoff;
-use crate::store::{CampaignHold, ReadCampaign, SetCampaign};
+use super::writes::build;
+use super::DynamoStore;
+use crate::domain::{Campaign, CampaignId, Sku, Timestamp};
+use crate::error::Result;
+use crate::store::{Attempt, CampaignGuard, ReadCampaign, WriteCampaign};
 
 fn campaign_from(item: &Attributes) -> Result<Campaign> {
     let campaign_id = get_parsed(item, "campaign_id", |t| CampaignId::parse(t).ok())?;
@@ -57,61 +56,47 @@ fn campaign_item(campaign: &Campaign) -> Attributes {
 }
 
 impl DynamoStore {
-    /// The campaign's window, skus and limit as the reservation was admitted under them,
-    /// and the customer's counter, which may not pass the limit.
+    /// A campaign reservation's guards: the campaign's window, skus and limit as the
+    /// reservation was admitted under them, and the customer's counter, which must have
+    /// room for its units. In this order: `take` reads its refusals by position.
     pub(super) fn campaign_guards(
         &self,
-        reservation: &Reservation,
-        terms: &CampaignHold,
-    ) -> Result<Vec<(TransactWriteItem, Error)>> {
-        let (Some(campaign), Some(customer)) = (&reservation.campaign_id, &reservation.customer_id)
-        else {
-            return Ok(Vec::new());
-        };
-        let now = s(reservation.created_at.to_string());
+        guard: &CampaignGuard,
+        at: Timestamp,
+    ) -> Result<Vec<TransactWriteItem>> {
+        let now = s(at.to_string());
         let mut condition =
             "starts_at <= :now AND ends_at > :now AND per_customer_limit = :limit".to_owned();
-        let mut check_values = values([(":now", now.clone()), (":limit", n(terms.limit))]);
-        for (i, line) in reservation.lines.iter().enumerate() {
+        let mut check_values = values([(":now", now.clone()), (":limit", n(guard.limit))]);
+        for (i, sku) in guard.skus.iter().enumerate() {
             condition.push_str(&format!(" AND contains(skus, :sku{i})"));
-            check_values.insert(format!(":sku{i}"), s(line.sku.as_str()));
+            check_values.insert(format!(":sku{i}"), s(sku.as_str()));
         }
+        let (pk, sk) = schema::campaign_key(&guard.campaign_id);
         let check = build(
             "condition check",
             ConditionCheck::builder()
                 .table_name(&self.table)
-                .key("pk", s(schema::campaign(campaign)))
-                .key("sk", s(schema::CAMPAIGN))
+                .key("pk", s(pk))
+                .key("sk", s(sk))
                 .condition_expression(condition)
                 .set_expression_attribute_values(Some(check_values))
                 .build(),
         )?;
-        let units = reservation.units();
-        // More than the limit in one request can never have succeeded: nothing to replay.
-        let Some(room) = u64::from(terms.limit).checked_sub(units) else {
-            return Err(Error::PurchaseLimitExceeded(campaign.clone()));
-        };
         let counter = self.update(
-            schema::campaign(campaign),
-            schema::customer_counter(customer),
+            schema::counter_key(&guard.campaign_id, &guard.customer_id),
             "SET units = if_not_exists(units, :zero) + :q, updated_at = :now",
             "attribute_not_exists(units) OR units <= :room",
             values([
                 (":zero", n(0)),
-                (":q", n(units)),
-                (":room", n(room)),
+                (":q", n(guard.units)),
+                (":room", n(guard.room)),
                 (":now", now),
             ]),
         )?;
         Ok(vec![
-            (
-                TransactWriteItem::builder().condition_check(check).build(),
-                Error::CampaignNotActive {
-                    campaign: campaign.clone(),
-                    sku: None,
-                },
-            ),
-            (counter, Error::PurchaseLimitExceeded(campaign.clone())),
+            TransactWriteItem::builder().condition_check(check).build(),
+            counter,
         ])
     }
 }
@@ -119,7 +104,7 @@ impl DynamoStore {
 #[async_trait]
 impl ReadCampaign for DynamoStore {
     async fn campaign(&self, id: &CampaignId) -> Result<Option<Campaign>> {
-        self.get(schema::campaign(id), schema::CAMPAIGN.into())
+        self.get(schema::campaign_key(id))
             .await?
             .as_ref()
             .map(campaign_from)
@@ -128,40 +113,23 @@ impl ReadCampaign for DynamoStore {
 }
 
 #[async_trait]
-impl SetCampaign for DynamoStore {
-    async fn put_campaign(
-        &self,
-        id: &CampaignId,
-        terms: &CampaignTerms,
-        at: Timestamp,
-    ) -> Result<(Campaign, bool)> {
-        let mut backoff = Backoff::default();
-        while backoff.next_attempt().await {
-            let existing = self.campaign(id).await?;
-            let created_at = existing.as_ref().map_or(at, |c| c.created_at);
-            let campaign = terms.campaign(id, created_at, at);
-            let item = campaign_item(&campaign);
-            // Created once: a concurrent first PUT makes this one an update, retried.
-            let condition = match &existing {
-                None => "attribute_not_exists(pk)".to_owned(),
-                Some(_) => "updated_at = :seen".to_owned(),
-            };
-            let mut put = aws_sdk_dynamodb::types::Put::builder()
-                .table_name(&self.table)
-                .set_item(Some(item))
-                .condition_expression(condition);
-            if let Some(c) = &existing {
-                put = put.expression_attribute_values(":seen", s(c.updated_at.to_string()));
-            }
-            let put = build("put", put.build())?;
-            if let Transaction::Committed = self
-                .transact(vec![TransactWriteItem::builder().put(put).build()])
-                .await?
-            {
-                return Ok((campaign, existing.is_none()));
-            }
+impl WriteCampaign for DynamoStore {
+    async fn put_campaign(&self, campaign: &Campaign, seen: Option<&Campaign>) -> Result<Attempt> {
+        // Created once: a concurrent first PUT makes this one an update, retried.
+        let condition = match seen {
+            None => "attribute_not_exists(pk)",
+            Some(_) => "updated_at = :seen",
+        };
+        let mut put = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(campaign_item(campaign)))
+            .condition_expression(condition);
+        if let Some(seen) = seen {
+            put = put.expression_attribute_values(":seen", s(seen.updated_at.to_string()));
         }
-        Err(Error::Contention)
+        let put = build("put", put.build())?;
+        let write = TransactWriteItem::builder().put(put).build();
+        Ok(self.transact(vec![write]).await?.into())
     }
 }
 

@@ -125,6 +125,15 @@ pub(super) mod tests {
     use super::*;
     use crate::domain::{CustomerId, OrderStatus};
 
+    /// A request's receipt, for items that carry one.
+    pub fn receipt() -> crate::idempotency::RecordedRequest {
+        crate::idempotency::RecordedRequest {
+            fingerprint: "fingerprint".into(),
+            status: 201,
+            body: "{}".into(),
+        }
+    }
+
     /// Asserts that `result` is the non-retried store error (500) naming `pk` and what
     /// went wrong, never a 400 blamed on the client.
     pub fn assert_corrupt<T: std::fmt::Debug>(result: Result<T>, pk: &str, what: &str) {

@@ -1,4 +1,4 @@
-//! Reservations: placing a hold, reading it, and ending it (release or expiry).
+//! Reservations: the hold item, reading it, and ending it (release, expiry, commit).
 
 use async_trait::async_trait;
 
@@ -6,17 +6,16 @@ use super::codec::{
     corrupt, get_json, get_parsed, get_status, key_of, n, opt_parsed, s, to_json, values,
     Attributes,
 };
+use super::orders::order_item;
+use super::records::with_receipt;
 use super::schema::{self, ItemKey, StoredStatus, Sweep};
-use super::stock::{recorded_attributes, Taken};
 use super::{DynamoStore, Transaction};
 use crate::domain::{
-    CampaignId, CustomerId, OrderId, Reservation, ReservationId, ReservationStatus, StockMove,
-    Timestamp,
+    CampaignId, CustomerId, OrderId, Reservation, ReservationId, ReservationStatus, Timestamp,
 };
-use crate::error::{Error, Result};
-use crate::idempotency::{Recorded, RETENTION_SECONDS};
-use crate::retry::Backoff;
-use crate::store::{CampaignHold, EndHold, PlaceHold, ReadReservation};
+use crate::error::Result;
+use crate::idempotency::{RecordedRequest, RETENTION_SECONDS};
+use crate::store::{Attempt, EndHold, ReadReservation, RecordExists, WriteHold};
 
 pub(super) fn reservation_from(item: &Attributes) -> Result<Reservation> {
     let reservation_id = get_parsed(item, "reservation_id", |t| ReservationId::parse(t).ok())?;
@@ -36,14 +35,13 @@ pub(super) fn reservation_from(item: &Attributes) -> Result<Reservation> {
     })
 }
 
-fn reservation_key(id: &ReservationId) -> (String, String) {
-    (schema::reservation(id), schema::RESERVATION.to_owned())
-}
-
-/// The item of a new hold, with the request's record.
-fn hold_item(reservation: &Reservation, fingerprint: &str) -> Result<Attributes> {
+/// The item of a new hold, with the request's receipt.
+pub(super) fn hold_item(
+    reservation: &Reservation,
+    receipt: &RecordedRequest,
+) -> Result<Attributes> {
     let id = &reservation.reservation_id;
-    let (pk, sk) = reservation_key(id);
+    let (pk, sk) = schema::reservation_key(id);
     let expires_at = reservation.expires_at.to_string();
     let mut item = values([
         ("pk", s(pk)),
@@ -65,99 +63,13 @@ fn hold_item(reservation: &Reservation, fingerprint: &str) -> Result<Attributes>
     if let Some(campaign) = &reservation.campaign_id {
         item.insert("campaign_id".into(), s(campaign.as_str()));
     }
-    recorded_attributes(&mut item, fingerprint, 201, to_json(reservation)?);
-    Ok(item)
-}
-
-impl DynamoStore {
-    /// The items that end a HELD reservation: its new status (conditioned on HELD, and
-    /// for `condition_extra` more) and its units moved by `mv` on their shards.
-    pub(super) fn end_hold_items(
-        &self,
-        reservation: &Reservation,
-        to: ReservationStatus,
-        mv: StockMove,
-        extra: Option<(&str, &str, Attributes)>,
-        at: Timestamp,
-    ) -> Result<Vec<aws_sdk_dynamodb::types::TransactWriteItem>> {
-        let (pk, sk) = reservation_key(&reservation.reservation_id);
-        let (set_extra, condition_extra, mut vals) = extra.unwrap_or(("", "", Attributes::new()));
-        vals.extend(values([
-            (":to", s(to.text())),
-            (":held", s(ReservationStatus::Held.text())),
-            (":at", s(at.to_string())),
-            (":ttl", n(at.unix_seconds() + i64::from(RETENTION_SECONDS))),
-        ]));
-        let mut items = vec![self.update(
-            pk,
-            sk,
-            &format!("SET #status = :to, updated_at = :at, #ttl = :ttl{set_extra} REMOVE sweep_bucket, sweep_at"),
-            &format!("#status = :held{condition_extra}"),
-            vals,
-        )?];
-        // Released and expired holds give the campaign allowance back; orders keep it.
-        if let (Some(campaign), Some(customer), true) = (
-            &reservation.campaign_id,
-            &reservation.customer_id,
-            mv == StockMove::RELEASE,
-        ) {
-            items.push(self.update(
-                schema::campaign(campaign),
-                schema::customer_counter(customer),
-                "SET units = units - :q, updated_at = :at",
-                "units >= :q",
-                values([(":q", n(reservation.units())), (":at", s(at.to_string()))]),
-            )?);
-        }
-        for a in &reservation.allocations {
-            items.push(self.move_stock(a, mv, at)?);
-        }
-        Ok(items)
-    }
-}
-
-#[async_trait]
-impl PlaceHold for DynamoStore {
-    async fn place_hold(
-        &self,
-        mut reservation: Reservation,
-        campaign: Option<CampaignHold>,
-        fingerprint: &str,
-    ) -> Result<Recorded<Reservation>> {
-        let key = reservation_key(&reservation.reservation_id);
-        let lines = reservation.lines.clone();
-        let guards = match (&campaign, &reservation.campaign_id) {
-            (Some(terms), Some(_)) => self.campaign_guards(&reservation, terms)?,
-            _ => Vec::new(),
-        };
-        let taken = self
-            .take_lines(
-                &lines,
-                StockMove::RESERVE,
-                reservation.created_at,
-                key,
-                guards,
-                |allocations| {
-                    reservation.allocations = allocations.to_vec();
-                    hold_item(&reservation, fingerprint)
-                },
-            )
-            .await?;
-        Ok(match taken {
-            Taken::Done(allocations) => {
-                reservation.allocations = allocations;
-                Recorded::Created(reservation)
-            }
-            Taken::Existing(recorded) => Recorded::Existing(recorded),
-        })
-    }
+    Ok(with_receipt(item, receipt))
 }
 
 #[async_trait]
 impl ReadReservation for DynamoStore {
     async fn reservation(&self, id: &ReservationId) -> Result<Option<Reservation>> {
-        let (pk, sk) = reservation_key(id);
-        self.get(pk, sk)
+        self.get(schema::reservation_key(id))
             .await?
             .as_ref()
             .map(reservation_from)
@@ -166,37 +78,63 @@ impl ReadReservation for DynamoStore {
 }
 
 #[async_trait]
-impl EndHold for DynamoStore {
-    async fn end_hold(
-        &self,
-        id: &ReservationId,
-        to: ReservationStatus,
-        at: Timestamp,
-    ) -> Result<Reservation> {
-        let mut backoff = Backoff::default();
-        while backoff.next_attempt().await {
-            let Some(mut reservation) = self.reservation(id).await? else {
-                return Err(Error::ReservationNotFound(id.to_string()));
-            };
-            match reservation.status {
-                ReservationStatus::Held => {}
-                ReservationStatus::Committed if to == ReservationStatus::Released => {
-                    return Err(Error::ReservationCommitted(id.clone()))
-                }
-                _ => return Ok(reservation),
-            }
-            let expiring = to == ReservationStatus::Expired;
-            if expiring && !reservation.is_overdue(at) {
-                return Ok(reservation);
-            }
-            let overdue = expiring.then(|| ("", " AND expires_at <= :at", Attributes::new()));
-            let items = self.end_hold_items(&reservation, to, StockMove::RELEASE, overdue, at)?;
-            if let Transaction::Committed = self.transact(items).await? {
-                reservation.status = to;
-                return Ok(reservation);
-            }
+impl WriteHold for DynamoStore {
+    async fn end_hold(&self, end: EndHold<'_>) -> Result<Attempt<RecordExists>> {
+        let EndHold {
+            reservation,
+            to,
+            order,
+            at,
+        } = end;
+        let mut set = "SET #status = :to, updated_at = :at, #ttl = :ttl".to_owned();
+        let mut condition = "#status = :held".to_owned();
+        let mut vals = values([
+            (":to", s(to.text())),
+            (":held", s(ReservationStatus::Held.text())),
+            (":at", s(at.to_string())),
+            (":ttl", n(at.unix_seconds() + i64::from(RETENTION_SECONDS))),
+        ]);
+        match to {
+            ReservationStatus::Expired => condition.push_str(" AND expires_at <= :at"),
+            ReservationStatus::Committed => condition.push_str(" AND expires_at > :at"),
+            _ => {}
         }
-        Err(Error::Contention)
+        if let Some((order, _)) = order {
+            set.push_str(", order_id = :order");
+            vals.insert(":order".into(), s(order.order_id.as_str()));
+        }
+        let mut items = vec![self.update(
+            schema::reservation_key(&reservation.reservation_id),
+            &format!("{set} REMOVE sweep_bucket, sweep_at"),
+            &condition,
+            vals,
+        )?];
+        if let (Some(campaign), Some(customer), true) = (
+            &reservation.campaign_id,
+            &reservation.customer_id,
+            to.returns_allowance(),
+        ) {
+            items.push(self.update(
+                schema::counter_key(campaign, customer),
+                "SET units = units - :q, updated_at = :at",
+                "units >= :q",
+                values([(":q", n(reservation.units())), (":at", s(at.to_string()))]),
+            )?);
+        }
+        for a in &reservation.allocations {
+            items.push(self.move_stock(a, to.ending_move(), at)?);
+        }
+        let record_index = items.len();
+        if let Some((order, receipt)) = order {
+            items.push(self.put_new(order_item(order, receipt)?)?);
+        }
+        Ok(match self.transact(items).await? {
+            Transaction::Committed => Attempt::Committed,
+            outcome if order.is_some() && outcome.condition_failed(record_index) => {
+                Attempt::Refused(RecordExists)
+            }
+            _ => Attempt::Stale,
+        })
     }
 }
 
@@ -204,7 +142,7 @@ impl EndHold for DynamoStore {
 mod tests {
     use super::*;
     use crate::domain::{Allocation, Take};
-    use crate::store::dynamo::codec::tests::assert_corrupt;
+    use crate::store::dynamo::codec::tests::{assert_corrupt, receipt};
 
     fn reservation() -> Reservation {
         let at = |t| Timestamp::parse(t).unwrap();
@@ -231,14 +169,14 @@ mod tests {
 
     #[test]
     fn a_hold_reads_back_as_written() {
-        let item = hold_item(&reservation(), "fingerprint").unwrap();
+        let item = hold_item(&reservation(), &receipt()).unwrap();
         assert_eq!(reservation_from(&item).unwrap(), reservation());
     }
 
     #[test]
     fn a_corrupted_hold_is_a_store_error_naming_its_key() {
         let with = |name: &str, value: &str| {
-            let mut item = hold_item(&reservation(), "fingerprint").unwrap();
+            let mut item = hold_item(&reservation(), &receipt()).unwrap();
             item.insert(name.to_owned(), s(value));
             reservation_from(&item)
         };

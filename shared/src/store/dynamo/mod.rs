@@ -5,34 +5,24 @@ mod codec;
 mod commands;
 mod holds;
 mod orders;
+mod records;
 mod schema;
 mod stock;
 mod sweep;
+mod writes;
 
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::types::{CancellationReason, TransactWriteItem};
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
 
 use aws_sdk_dynamodb::Client;
 
-use crate::domain::Sku;
-
 use crate::error::{Error, Result};
-
-/// How long a remembered shard count is trusted.
-const SHARD_COUNT_MAX_AGE: Duration = Duration::from_secs(10);
+use crate::store::Attempt;
 
 #[derive(Debug, Clone)]
 pub struct DynamoStore {
     client: Client,
     table: String,
-    /// How many shards each sku had when last read, and when: lets a reservation go
-    /// straight to a shard without reading first. A wrong guess only fails its condition
-    /// and the next attempt reads; the age limit makes a process notice a reshard (else
-    /// it would keep guessing among the old shards while they still have stock).
-    shard_counts: Arc<Mutex<HashMap<Sku, (u16, Instant)>>>,
 }
 
 impl DynamoStore {
@@ -40,19 +30,6 @@ impl DynamoStore {
         Self {
             client,
             table: table.into(),
-            shard_counts: Arc::default(),
-        }
-    }
-
-    fn known_shards(&self, sku: &Sku) -> Option<u16> {
-        let counts = self.shard_counts.lock().ok()?;
-        let (count, seen) = counts.get(sku)?;
-        (seen.elapsed() < SHARD_COUNT_MAX_AGE).then_some(*count)
-    }
-
-    fn remember_shards(&self, sku: &Sku, active: u16) {
-        if let Ok(mut counts) = self.shard_counts.lock() {
-            counts.insert(sku.clone(), (active, Instant::now()));
         }
     }
 
@@ -89,7 +66,7 @@ impl DynamoStore {
     }
 
     /// One item, read consistently.
-    async fn get(&self, pk: String, sk: String) -> Result<Option<codec::Attributes>> {
+    async fn get(&self, (pk, sk): schema::Key) -> Result<Option<codec::Attributes>> {
         let out = self
             .client
             .get_item()
@@ -101,19 +78,6 @@ impl DynamoStore {
             .await
             .map_err(|e| store_error("GetItem", e))?;
         Ok(out.item)
-    }
-
-    /// What the record at this key remembers of the request that created it.
-    async fn recorded_at(
-        &self,
-        pk: String,
-        sk: String,
-    ) -> Result<Option<crate::idempotency::RecordedRequest>> {
-        self.get(pk, sk)
-            .await?
-            .as_ref()
-            .map(stock::recorded_request)
-            .transpose()
     }
 
     /// Runs a transaction; a cancellation is an answer, not an error. A transaction
@@ -201,6 +165,17 @@ fn cancellation(reasons: &[CancellationReason], count: usize) -> Result<Transact
 enum Transaction {
     Committed,
     Cancelled(Vec<Cancel>),
+}
+
+/// A write with no refusal of its own: any cancellation means what it was conditioned
+/// on changed, or the table was busy.
+impl<R> From<Transaction> for Attempt<R> {
+    fn from(outcome: Transaction) -> Self {
+        match outcome {
+            Transaction::Committed => Attempt::Committed,
+            Transaction::Cancelled(_) => Attempt::Stale,
+        }
+    }
 }
 
 impl Transaction {

@@ -91,6 +91,45 @@ pub fn customer_counter(customer: &CustomerId) -> String {
     format!("{CUSTOMER_PREFIX}{}", customer.as_str())
 }
 
+/// An item's whole key: partition and sort key.
+pub type Key = (String, String);
+
+pub fn sku_key(of: &Sku) -> Key {
+    (sku(of), META.into())
+}
+
+pub fn stock_key(of: &Sku, shard: u16) -> Key {
+    (stock(of, shard), STOCK.into())
+}
+
+pub fn adjustment_key(of: &Sku, id: &AdjustmentId) -> Key {
+    (sku(of), adjustment(id))
+}
+
+pub fn reservation_key(id: &ReservationId) -> Key {
+    (reservation(id), RESERVATION.into())
+}
+
+pub fn order_key(id: &OrderId) -> Key {
+    (order(id), ORDER.into())
+}
+
+pub fn refund_key(of: &OrderId, id: &RefundId) -> Key {
+    (order(of), refund(id))
+}
+
+pub fn command_key(id: &CommandId) -> Key {
+    (command(id), COMMAND.into())
+}
+
+pub fn campaign_key(id: &CampaignId) -> Key {
+    (campaign(id), CAMPAIGN.into())
+}
+
+pub fn counter_key(of: &CampaignId, customer: &CustomerId) -> Key {
+    (campaign(of), customer_counter(customer))
+}
+
 /// What an item's key says it is: the one reading of the keys built above.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ItemKey {
@@ -274,22 +313,22 @@ mod tests {
         "[!-~]{1,128}"
     }
 
-    fn parsed(pk: &str, sk: &str) -> ItemKey {
-        ItemKey::parse(pk, sk).unwrap_or_else(|| panic!("{pk} / {sk} did not parse"))
+    fn parsed((pk, sk): Key) -> ItemKey {
+        ItemKey::parse(&pk, &sk).unwrap_or_else(|| panic!("{pk} / {sk} did not parse"))
     }
 
     proptest! {
         #[test]
         fn sku_keys_read_back(sku in sku_text(), shard: u16, adj in ulid()) {
             let sku = Sku::parse(&sku).unwrap();
-            prop_assert_eq!(parsed(&super::sku(&sku), META), ItemKey::Sku(sku.clone()));
+            prop_assert_eq!(parsed(sku_key(&sku)), ItemKey::Sku(sku.clone()));
             prop_assert_eq!(
-                parsed(&stock(&sku, shard), STOCK),
+                parsed(stock_key(&sku, shard)),
                 ItemKey::Stock(sku.clone(), shard)
             );
             let adj = AdjustmentId::from_ulid(adj);
             prop_assert_eq!(
-                parsed(&super::sku(&sku), &adjustment(&adj)),
+                parsed(adjustment_key(&sku, &adj)),
                 ItemKey::Adjustment(sku, adj)
             );
         }
@@ -298,19 +337,19 @@ mod tests {
         fn record_keys_read_back(a in ulid(), b in ulid()) {
             let reservation_id = ReservationId::from_ulid(a);
             prop_assert_eq!(
-                parsed(&reservation(&reservation_id), RESERVATION),
+                parsed(reservation_key(&reservation_id)),
                 ItemKey::Reservation(reservation_id)
             );
             let order_id = OrderId::from_ulid(a);
-            prop_assert_eq!(parsed(&order(&order_id), ORDER), ItemKey::Order(order_id.clone()));
+            prop_assert_eq!(parsed(order_key(&order_id)), ItemKey::Order(order_id.clone()));
             let refund_id = RefundId::from_ulid(b);
             prop_assert_eq!(
-                parsed(&order(&order_id), &refund(&refund_id)),
+                parsed(refund_key(&order_id, &refund_id)),
                 ItemKey::Refund(order_id, refund_id)
             );
             let command_id = CommandId::from_ulid(b);
             prop_assert_eq!(
-                parsed(&command(&command_id), COMMAND),
+                parsed(command_key(&command_id)),
                 ItemKey::Command(command_id)
             );
         }
@@ -318,10 +357,10 @@ mod tests {
         #[test]
         fn campaign_keys_read_back(id in sku_text(), customer in customer_text()) {
             let id = CampaignId::parse(&id).unwrap();
-            prop_assert_eq!(parsed(&campaign(&id), CAMPAIGN), ItemKey::Campaign(id.clone()));
+            prop_assert_eq!(parsed(campaign_key(&id)), ItemKey::Campaign(id.clone()));
             let customer = CustomerId::parse(&customer).unwrap();
             prop_assert_eq!(
-                parsed(&campaign(&id), &customer_counter(&customer)),
+                parsed(counter_key(&id, &customer)),
                 ItemKey::CustomerCounter(id, customer)
             );
         }

@@ -13,8 +13,9 @@ use crate::domain::{
     CommandId, CommandStatus, ReservationId, ReservationStatus, Restock, Sku, Timestamp,
 };
 use crate::error::{Error, Result};
-use crate::retry::Backoff;
-use crate::store::{FindOverdueHolds, FindUnappliedCommands, ReadBooks, SkuBooks};
+use crate::store::{
+    FindOverdueHolds, FindUnappliedCommands, ReadBooks, ReadCommand, ReadStock, SkuBooks,
+};
 
 impl DynamoStore {
     /// What `read` makes of the key of every item in one index bucket, up to `upto` when
@@ -70,7 +71,7 @@ impl DynamoStore {
     }
 
     async fn sku_books(&self, sku: Sku, held: u64) -> Result<SkuBooks> {
-        let snapshot = self.snapshot(&sku).await?.ok_or_else(|| Error::Store {
+        let stock = self.sku_stock(&sku).await?.ok_or_else(|| Error::Store {
             message: format!("sku {sku} has no sku item"),
             retryable: false,
         })?;
@@ -84,8 +85,8 @@ impl DynamoStore {
         })
         .await?;
         Ok(SkuBooks {
-            levels: snapshot.levels(&sku),
-            recorded_on_hand: snapshot.on_hand,
+            levels: stock.levels(),
+            recorded_on_hand: stock.on_hand,
             adjustments,
             held,
         })
@@ -116,26 +117,24 @@ impl FindUnappliedCommands for DynamoStore {
     }
 
     async fn mark_resent(&self, id: &CommandId, at: Timestamp) -> Result<()> {
-        let mut backoff = Backoff::default();
-        while backoff.next_attempt().await {
-            let item = self.update(
-                schema::command(id),
-                schema::COMMAND.into(),
-                "SET sweep_at = :at",
-                "#status = :pending",
-                values([
-                    (":at", s(at.to_string())),
-                    (":pending", s(CommandStatus::Pending.text())),
-                ]),
-            )?;
-            let outcome = self.transact(vec![item]).await?;
-            // A command applied in the meantime fails the condition, and needs nothing
-            // more; any other cancellation (busy, a conflict) is tried again.
-            if matches!(outcome, Transaction::Committed) || outcome.condition_failed(0) {
-                return Ok(());
-            }
+        let item = self.update(
+            schema::command_key(id),
+            "SET sweep_at = :at",
+            "#status = :pending",
+            values([
+                (":at", s(at.to_string())),
+                (":pending", s(CommandStatus::Pending.text())),
+            ]),
+        )?;
+        let outcome = self.transact(vec![item]).await?;
+        // A command applied in the meantime fails the condition, and needs nothing more;
+        // a busy table leaves it due, so the next sweep sends it again (harmless: it
+        // applies once).
+        match outcome {
+            Transaction::Committed => Ok(()),
+            _ if outcome.condition_failed(0) => Ok(()),
+            _ => Err(Error::Contention),
         }
-        Err(Error::Contention)
     }
 }
 
@@ -146,7 +145,7 @@ impl ReadBooks for DynamoStore {
         let holds = try_join_all(
             held_ids
                 .iter()
-                .map(|id| self.get(schema::reservation(id), schema::RESERVATION.into())),
+                .map(|id| self.get(schema::reservation_key(id))),
         )
         .await?;
         let mut held: BTreeMap<Sku, u64> = BTreeMap::new();

@@ -1,0 +1,200 @@
+//! Taking available units for a request (a hold or a sale straight from stock): where
+//! they come from, and what to do when others took them first.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use super::replay_or;
+use crate::domain::{
+    plan_decrement, Allocation, Lines, Order, Reservation, Sku, StockMove, Take, Timestamp,
+};
+use crate::error::{Error, Result};
+use crate::idempotency::{Answer, Recorded, RecordedRequest};
+use crate::retry::Backoff;
+use crate::store::{
+    Attempt, CampaignGuard, ReadRecord, ReadStock, RecordKey, TakeRefused, TakeStock, Taker,
+    WriteStock,
+};
+
+/// How long a remembered shard count is trusted.
+const SHARD_COUNT_MAX_AGE: Duration = Duration::from_secs(10);
+
+/// How many shards each sku had when last read, and when: lets a request go straight to
+/// a shard without reading first. A wrong guess only fails its condition and the next
+/// attempt reads; the age limit makes a process notice a reshard (else it would keep
+/// guessing among the old shards while they still have stock).
+#[derive(Debug, Default)]
+pub struct ShardCounts(Mutex<HashMap<Sku, (u16, Instant)>>);
+
+impl ShardCounts {
+    fn known(&self, sku: &Sku) -> Option<u16> {
+        let counts = self.0.lock().ok()?;
+        let (count, seen) = counts.get(sku)?;
+        (seen.elapsed() < SHARD_COUNT_MAX_AGE).then_some(*count)
+    }
+
+    fn remember(&self, sku: &Sku, active: u16) {
+        if let Ok(mut counts) = self.0.lock() {
+            counts.insert(sku.clone(), (active, Instant::now()));
+        }
+    }
+
+    /// Each line whole from a random shard, when every sku's shard count is known.
+    fn guess(&self, lines: &Lines) -> Option<Vec<Allocation>> {
+        lines
+            .iter()
+            .map(|line| {
+                let take = Take {
+                    shard: random_below(self.known(&line.sku)?),
+                    quantity: u64::from(line.quantity.get()),
+                };
+                Some(Allocation {
+                    sku: line.sku.clone(),
+                    take,
+                })
+            })
+            .collect()
+    }
+}
+
+/// A uniformly random number in `0..n` (0 when `n` is 0 or 1): where a walk over shards
+/// starts, so that concurrent requests spread over them.
+pub(super) fn random_below(n: u16) -> u16 {
+    if n <= 1 {
+        0
+    } else {
+        rand::random_range(0..n)
+    }
+}
+
+/// Where each line's units come from, or why they cannot be had.
+async fn allocate(
+    store: &impl ReadStock,
+    shard_counts: &ShardCounts,
+    lines: &Lines,
+) -> Result<Result<Vec<Allocation>, Error>> {
+    let seen = futures::future::try_join_all(lines.iter().map(|l| store.sku_stock(&l.sku))).await?;
+    let mut allocations = Vec::new();
+    for (line, stock) in lines.iter().zip(seen) {
+        let Some(stock) = stock else {
+            return Ok(Err(Error::SkuNotFound(line.sku.clone())));
+        };
+        shard_counts.remember(&line.sku, stock.active.get());
+        let start = usize::from(random_below(stock.shards.len() as u16));
+        let quantity = u64::from(line.quantity.get());
+        let Some(takes) = plan_decrement(&stock.shards, quantity, start) else {
+            return Ok(Err(Error::InsufficientStock {
+                sku: line.sku.clone(),
+            }));
+        };
+        allocations.extend(takes.into_iter().map(|take| Allocation {
+            sku: line.sku.clone(),
+            take,
+        }));
+    }
+    Ok(Ok(allocations))
+}
+
+/// What a take of stock writes as its record.
+pub(super) trait TakesStock: serde::Serialize {
+    fn taker(&self) -> Taker<'_>;
+}
+
+impl TakesStock for Reservation {
+    fn taker(&self) -> Taker<'_> {
+        Taker::Hold(self)
+    }
+}
+
+impl TakesStock for Order {
+    fn taker(&self) -> Taker<'_> {
+        Taker::Order(self)
+    }
+}
+
+/// One request's take of stock.
+pub(super) struct Taking<'a> {
+    pub lines: &'a Lines,
+    pub movement: StockMove,
+    pub at: Timestamp,
+    pub record: RecordKey,
+    pub fingerprint: &'a str,
+    pub campaign: Option<&'a CampaignGuard>,
+}
+
+/// Moves every line's available units with `taking.movement` and writes the request's
+/// record (`record` builds it from where the units came from, with its answer), all or
+/// nothing; after a refusal, a request seen before gets its first answer.
+pub(super) async fn take_lines<S, T: TakesStock>(
+    store: &S,
+    shard_counts: &ShardCounts,
+    taking: Taking<'_>,
+    mut record: impl FnMut(Vec<Allocation>) -> (T, Answer),
+) -> Result<Recorded<T>>
+where
+    S: ReadStock + WriteStock + ReadRecord,
+{
+    let mut rejection = Error::Contention;
+    let mut backoff = Backoff::default();
+    while backoff.next_attempt().await {
+        // First a guess from known shard counts (no read); after a miss, read and plan.
+        let guess = match backoff.failures() {
+            0 => shard_counts.guess(taking.lines),
+            _ => None,
+        };
+        let allocations = match guess {
+            Some(allocations) => allocations,
+            None => match allocate(store, shard_counts, taking.lines).await? {
+                Ok(allocations) => allocations,
+                Err(refused) => {
+                    rejection = refused;
+                    break;
+                }
+            },
+        };
+        let (value, answer) = record(allocations.clone());
+        let receipt = RecordedRequest::new(taking.fingerprint, answer, &value)?;
+        let attempt = store
+            .take(TakeStock {
+                allocations: &allocations,
+                movement: taking.movement,
+                record: value.taker(),
+                receipt: &receipt,
+                campaign: taking.campaign,
+                at: taking.at,
+            })
+            .await?;
+        match attempt {
+            Attempt::Committed => return Ok(Recorded::Created(answer, value)),
+            Attempt::Refused(TakeRefused::RecordExists) => break,
+            // The same request, in flight elsewhere: if it never shows up, say so.
+            Attempt::Refused(TakeRefused::RecordInFlight) => rejection = Error::RequestInProgress,
+            Attempt::Refused(refusal) => {
+                rejection = campaign_refusal(taking.campaign, refusal);
+                break;
+            }
+            // Another request took the units this plan counted on: look again.
+            Attempt::Stale => {}
+        }
+    }
+    replay_or(store, &taking.record, taking.fingerprint, rejection).await
+}
+
+/// The error a campaign's refusal means; the store refuses so only for a take that
+/// carried a campaign guard.
+fn campaign_refusal(guard: Option<&CampaignGuard>, refusal: TakeRefused) -> Error {
+    match (guard, refusal) {
+        (Some(guard), TakeRefused::CampaignClosed) => Error::CampaignNotActive {
+            campaign: guard.campaign_id.clone(),
+            sku: None,
+        },
+        (Some(guard), TakeRefused::OverLimit) => {
+            Error::PurchaseLimitExceeded(guard.campaign_id.clone())
+        }
+        _ => Error::Store {
+            message: format!("a take without a campaign was refused: {refusal:?}"),
+            retryable: false,
+        },
+    }
+}
