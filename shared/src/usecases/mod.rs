@@ -8,6 +8,8 @@ pub mod campaigns;
 pub mod commands;
 pub mod holds;
 pub mod orders;
+#[cfg(any(test, feature = "scenarios"))]
+pub mod scenarios;
 pub mod stock;
 mod taking;
 
