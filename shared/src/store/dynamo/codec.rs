@@ -12,6 +12,7 @@ use std::str::FromStr;
 use aws_sdk_dynamodb::types::AttributeValue;
 
 use super::schema::{ItemKey, StoredStatus};
+use super::stored::StoredJson;
 use crate::error::{Error, Result};
 
 pub type Attributes = HashMap<String, AttributeValue>;
@@ -104,13 +105,16 @@ pub fn get_status<T: StoredStatus>(item: &Attributes) -> Result<T> {
     get_parsed(item, "status", T::from_text)
 }
 
-pub fn get_json<T: serde::de::DeserializeOwned>(item: &Attributes, name: &str) -> Result<T> {
-    serde_json::from_str(get_s(item, name)?)
-        .map_err(|e| corrupt(item, &format!("attribute {name} does not decode: {e}")))
+/// A JSON attribute, read through its stored shape.
+pub fn get_json<T: StoredJson>(item: &Attributes, name: &str) -> Result<T> {
+    let shape = serde_json::from_str(get_s(item, name)?)
+        .map_err(|e| corrupt(item, &format!("attribute {name} does not decode: {e}")))?;
+    T::from_shape(shape).ok_or_else(|| corrupt(item, &format!("attribute {name} is not valid")))
 }
 
-pub fn to_json(value: &impl serde::Serialize) -> Result<String> {
-    serde_json::to_string(value).map_err(|e| Error::Store {
+/// A JSON attribute, written through its stored shape.
+pub fn to_json<T: StoredJson>(value: &T) -> Result<String> {
+    serde_json::to_string(&value.shape()).map_err(|e| Error::Store {
         message: format!("encoding an item attribute: {e}"),
         retryable: false,
     })
@@ -177,8 +181,8 @@ pub(super) mod tests {
         assert_eq!(get_n::<u64>(&item, "version").unwrap(), 3);
         assert!(get_bool(&item, "restock").unwrap());
         assert_eq!(
-            get_json::<Vec<u8>>(&item, "lines").unwrap(),
-            Vec::<u8>::new()
+            get_json::<Vec<crate::domain::OrderLine>>(&item, "lines").unwrap(),
+            Vec::new()
         );
         assert_eq!(opt_s(&item, "customer_id").unwrap(), None);
         assert_eq!(
@@ -218,7 +222,7 @@ pub(super) mod tests {
         );
         assert_corrupt(get_bool(&without("restock"), "restock"), PK, "restock");
         assert_corrupt(
-            get_json::<Vec<u8>>(&with("lines", s("[-1]")), "lines"),
+            get_json::<Vec<crate::domain::OrderLine>>(&with("lines", s("[-1]")), "lines"),
             PK,
             "lines",
         );

@@ -8,6 +8,7 @@ mod orders;
 mod records;
 mod schema;
 mod stock;
+mod stored;
 mod sweep;
 mod writes;
 
