@@ -36,3 +36,34 @@ pub async fn campaign(store: &impl ReadCampaign, id: &CampaignId) -> Result<Camp
         .await?
         .ok_or_else(|| Error::CampaignNotFound(id.clone()))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::MemoryStore;
+    use crate::usecases::testing::*;
+
+    #[tokio::test]
+    async fn a_campaign_is_created_then_replaced_keeping_when_it_was_created() {
+        let store = MemoryStore::new();
+        let id = campaign_id("flash");
+        let e = refused(campaign(&store, &id).await);
+        assert!(
+            matches!(&e, Error::CampaignNotFound(c) if *c == id),
+            "{e:?}"
+        );
+
+        let (answer, first) = put(&store, &id, &terms(&["tea"], 3), now()).await.unwrap();
+        assert_eq!(answer, Answer::Created);
+        assert_eq!((first.created_at, first.updated_at), (now(), now()));
+        assert_eq!(campaign(&store, &id).await.unwrap(), first);
+
+        let (answer, second) = put(&store, &id, &terms(&["tea", "cup"], 5), later(60))
+            .await
+            .unwrap();
+        assert_eq!(answer, Answer::Ok);
+        assert_eq!((second.created_at, second.updated_at), (now(), later(60)));
+        assert_eq!((second.skus.len(), second.per_customer_limit), (2, 5));
+        assert_eq!(campaign(&store, &id).await.unwrap(), second);
+    }
+}

@@ -68,3 +68,173 @@ async fn recorded(store: &impl ReadCommand, id: &CommandId) -> Result<(CommandSt
         retryable: false,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{Allocation, Order, RefundStatus, Take};
+    use crate::idempotency::{Answer, RecordedRequest};
+    use crate::store::{MemoryStore, NewRefund, WriteRefund};
+    use crate::usecases::orders::{self, RefundRequest};
+    use crate::usecases::testing::*;
+
+    /// A store where 3 tea were sold and 2 refunded with restock: the command is PENDING.
+    async fn refunded() -> (MemoryStore, Order, CommandId) {
+        let store = stocked(&[("tea", 10, 2)]).await;
+        let order = sold(&store, &[("tea", 3)]).await;
+        let request = RefundRequest {
+            refund_id: crate::domain::RefundId::generate(),
+            order_id: order.order_id.clone(),
+            lines: Some(vec![line("tea", 2)]),
+            restock: true,
+            reason: None,
+            at: later(60),
+            fingerprint: "first body".into(),
+        };
+        created(orders::refund(&store, &RecordingQueue::default(), &request).await);
+        let id = CommandId::from_ulid(request.refund_id.ulid());
+        (store, order, id)
+    }
+
+    async fn status_of(
+        store: &MemoryStore,
+        order: &Order,
+        id: &CommandId,
+    ) -> (CommandStatus, RefundStatus) {
+        let (command, _) = store.command(id).await.unwrap().unwrap();
+        let order = orders::order(store, &order.order_id).await.unwrap();
+        (command, order.refunds[0].status)
+    }
+
+    #[tokio::test]
+    async fn a_restock_puts_the_units_back_where_they_were_sold_once() {
+        let (store, order, id) = refunded().await;
+        let sold_by_shard = |stock: &crate::store::SkuStock| {
+            stock.shards.iter().map(|s| s.sold).collect::<Vec<_>>()
+        };
+        let before = sold_by_shard(&stored(&store, "tea").await);
+        assert_eq!(
+            apply_restock(&store, &id, later(61)).await.unwrap(),
+            Applied::Now
+        );
+        assert_eq!(counters(&store, "tea").await, (9, 0, 1));
+        let (_, restock) = store.command(&id).await.unwrap().unwrap();
+        let after = sold_by_shard(&stored(&store, "tea").await);
+        for unit in &restock.units {
+            let shard = usize::from(unit.take.shard);
+            assert_eq!(before[shard] - after[shard], unit.take.quantity);
+        }
+        let applied = (CommandStatus::Applied, RefundStatus::Completed);
+        assert_eq!(status_of(&store, &order, &id).await, applied);
+
+        assert_eq!(
+            apply_restock(&store, &id, later(62)).await.unwrap(),
+            Applied::Before
+        );
+        assert_eq!(counters(&store, "tea").await, (9, 0, 1));
+        // Giving up on an applied command leaves it applied.
+        fail_restock(&store, &id, later(63)).await.unwrap();
+        assert_eq!(status_of(&store, &order, &id).await, applied);
+    }
+
+    #[tokio::test]
+    async fn only_a_pending_command_fails_and_a_failed_one_applies_on_redrive() {
+        let (store, order, id) = refunded().await;
+        fail_restock(&store, &id, later(61)).await.unwrap();
+        let failed = (CommandStatus::Failed, RefundStatus::Failed);
+        assert_eq!(status_of(&store, &order, &id).await, failed);
+        fail_restock(&store, &id, later(62)).await.unwrap();
+        assert_eq!(status_of(&store, &order, &id).await, failed);
+        assert_eq!(counters(&store, "tea").await, (7, 0, 3));
+
+        assert_eq!(
+            apply_restock(&store, &id, later(63)).await.unwrap(),
+            Applied::Now
+        );
+        let applied = (CommandStatus::Applied, RefundStatus::Completed);
+        assert_eq!(status_of(&store, &order, &id).await, applied);
+        assert_eq!(counters(&store, "tea").await, (9, 0, 1));
+    }
+
+    #[tokio::test]
+    async fn an_unknown_command_cannot_be_applied_and_need_not_be_failed() {
+        let store = MemoryStore::new();
+        let id = CommandId::generate();
+        let e = refused(apply_restock(&store, &id, now()).await);
+        assert!(
+            matches!(
+                e,
+                Error::Store {
+                    retryable: false,
+                    ..
+                }
+            ),
+            "{e:?}"
+        );
+        fail_restock(&store, &id, now()).await.unwrap();
+    }
+
+    /// A command that puts back more than was sold (the books are wrong) is refused for
+    /// good, and changes nothing.
+    #[tokio::test]
+    async fn a_restock_of_units_not_sold_is_refused_and_changes_nothing() {
+        let store = stocked(&[("tea", 10, 1)]).await;
+        let order = sold(&store, &[("tea", 3)]).await;
+        let refund = crate::domain::Refund {
+            refund_id: crate::domain::RefundId::generate(),
+            order_id: order.order_id.clone(),
+            status: RefundStatus::Pending,
+            lines: vec![line("tea", 3)],
+            restock: true,
+            reason: None,
+            created_at: later(60),
+        };
+        let restock = Restock {
+            command_id: CommandId::from_ulid(refund.refund_id.ulid()),
+            order_id: order.order_id.clone(),
+            refund_id: refund.refund_id.clone(),
+            units: vec![Allocation {
+                sku: sku("tea"),
+                take: Take {
+                    shard: 0,
+                    quantity: 4,
+                },
+            }],
+            created_at: later(60),
+        };
+        let refunded = Order {
+            version: order.version + 1,
+            ..order.clone()
+        };
+        let receipt = RecordedRequest::new("first body", Answer::Accepted, &refund).unwrap();
+        let write = NewRefund {
+            order: &order,
+            refunded: &refunded,
+            refund: &refund,
+            restock: Some(&restock),
+            receipt: &receipt,
+        };
+        assert_eq!(
+            store.record_refund(write).await.unwrap(),
+            Attempt::Committed
+        );
+
+        let e = refused(apply_restock(&store, &restock.command_id, later(61)).await);
+        assert!(
+            matches!(
+                e,
+                Error::Store {
+                    retryable: false,
+                    ..
+                }
+            ),
+            "{e:?}"
+        );
+        let pending = (CommandStatus::Pending, RefundStatus::Pending);
+        assert_eq!(
+            status_of(&store, &order, &restock.command_id).await,
+            pending
+        );
+        assert_eq!(counters(&store, "tea").await, (7, 0, 3));
+    }
+}

@@ -12,6 +12,8 @@ pub mod orders;
 pub mod scenarios;
 pub mod stock;
 mod taking;
+#[cfg(test)]
+mod testing;
 
 pub use taking::ShardCounts;
 

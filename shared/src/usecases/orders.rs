@@ -238,3 +238,316 @@ where
     }
     Err(Error::Contention)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{Allocation, CommandStatus};
+    use crate::store::{MemoryStore, ReadCommand, TakeStock, Taker};
+    use crate::usecases::holds::{self, NewHold};
+    use crate::usecases::testing::*;
+
+    fn units(allocations: &[Allocation]) -> u64 {
+        allocations.iter().map(|a| a.take.quantity).sum()
+    }
+
+    async fn commit(store: &MemoryStore, request: NewOrder) -> Result<Recorded<Order>> {
+        place(store, &ShardCounts::default(), request).await
+    }
+
+    #[tokio::test]
+    async fn an_order_from_a_hold_sells_its_units_and_takes_its_lines_and_customer() {
+        let store = stocked(&[("tea", 10, 3)]).await;
+        let request = NewHold {
+            customer_id: Some(customer("ann")),
+            ..hold(&[("tea", 5)])
+        };
+        let held = placed(&store, request).await;
+        let id = held.reservation_id.clone();
+        let (answer, order) =
+            created(commit(&store, order_for(Source::Hold(id.clone()), later(899))).await);
+        assert_eq!(answer, Answer::Created);
+        assert_eq!(order.status, OrderStatus::Confirmed);
+        assert_eq!(order.reservation_id, Some(id.clone()));
+        assert_eq!(order.customer_id, Some(customer("ann")));
+        assert_eq!(order.lines, vec![OrderLine::new(&line("tea", 5))]);
+        assert_eq!(order.allocations, held.allocations);
+        assert_eq!(order.created_at, later(899));
+        assert_eq!(counters(&store, "tea").await, (5, 0, 5));
+        let committed = holds::reservation(&store, &id).await.unwrap();
+        assert_eq!(committed.status, ReservationStatus::Committed);
+        assert_eq!(committed.order_id, Some(order.order_id.clone()));
+        assert_eq!(super::order(&store, &order.order_id).await.unwrap(), order);
+    }
+
+    #[tokio::test]
+    async fn committing_a_hold_again_replays_the_first_order() {
+        let store = stocked(&[("tea", 10, 1)]).await;
+        let held = placed(&store, hold(&[("tea", 5)])).await;
+        let request = order_for(Source::Hold(held.reservation_id.clone()), now());
+        let (_, order) = created(commit(&store, request.clone()).await);
+        let again = commit(&store, request.clone()).await;
+        let Ok(Recorded::Replayed(first)) = again else {
+            panic!("expected a replay, got {again:?}");
+        };
+        assert_eq!(first.status, 201);
+        assert_eq!(first.body, serde_json::to_string(&order).unwrap());
+        let other_body = NewOrder {
+            fingerprint: "another body".into(),
+            ..request
+        };
+        let e = refused(commit(&store, other_body).await);
+        assert!(matches!(e, Error::IdempotencyKeyReused), "{e:?}");
+        assert_eq!(counters(&store, "tea").await, (5, 0, 5));
+    }
+
+    #[tokio::test]
+    async fn only_a_held_hold_in_time_can_be_committed() {
+        let store = stocked(&[("tea", 10, 1)]).await;
+        let commit_at = |id: &ReservationId, at| order_for(Source::Hold(id.clone()), at);
+
+        let held = placed(&store, hold(&[("tea", 1)])).await;
+        let id = &held.reservation_id;
+        // Past its expiry, before the sweep, and after.
+        let e = refused(commit(&store, commit_at(id, later(900))).await);
+        assert!(
+            matches!(&e, Error::ReservationExpired(r) if r == id),
+            "{e:?}"
+        );
+        holds::expire(&store, id, later(900)).await.unwrap();
+        let e = refused(commit(&store, commit_at(id, now())).await);
+        assert!(
+            matches!(&e, Error::ReservationExpired(r) if r == id),
+            "{e:?}"
+        );
+
+        let released = placed(&store, hold(&[("tea", 1)])).await;
+        let id = &released.reservation_id;
+        holds::release(&store, id, now()).await.unwrap();
+        let e = refused(commit(&store, commit_at(id, now())).await);
+        let status = ReservationStatus::Released;
+        assert!(
+            matches!(&e, Error::ReservationNotHeld { id: r, status: s } if r == id && *s == status),
+            "{e:?}"
+        );
+
+        let sold = placed(&store, hold(&[("tea", 1)])).await;
+        let id = &sold.reservation_id;
+        created(commit(&store, commit_at(id, now())).await);
+        let e = refused(commit(&store, commit_at(id, now())).await);
+        let status = ReservationStatus::Committed;
+        assert!(
+            matches!(&e, Error::ReservationNotHeld { status: s, .. } if *s == status),
+            "{e:?}"
+        );
+
+        let e = refused(commit(&store, commit_at(&ReservationId::generate(), now())).await);
+        assert!(matches!(e, Error::ReservationNotFound(_)), "{e:?}");
+        assert_eq!(counters(&store, "tea").await, (9, 0, 1));
+    }
+
+    #[tokio::test]
+    async fn a_sale_from_stock_sells_every_line_or_nothing() {
+        let store = stocked(&[("tea", 10, 4), ("cup", 2, 1)]).await;
+        let request = order_for(Source::Stock(lines(&[("tea", 7), ("cup", 2)])), now());
+        let (answer, order) = created(commit(&store, request.clone()).await);
+        assert_eq!(answer, Answer::Created);
+        assert_eq!(
+            order.lines,
+            vec![
+                OrderLine::new(&line("tea", 7)),
+                OrderLine::new(&line("cup", 2))
+            ]
+        );
+        assert_eq!(order.reservation_id, None);
+        assert_eq!(units(&order.allocations), 9);
+        assert_eq!(counters(&store, "tea").await, (3, 0, 7));
+        assert_eq!(counters(&store, "cup").await, (0, 0, 2));
+
+        let again = commit(&store, request).await;
+        let Ok(Recorded::Replayed(first)) = again else {
+            panic!("expected a replay, got {again:?}");
+        };
+        assert_eq!(first.body, serde_json::to_string(&order).unwrap());
+
+        let short = order_for(Source::Stock(lines(&[("tea", 3), ("cup", 1)])), now());
+        let e = refused(commit(&store, short).await);
+        assert!(
+            matches!(&e, Error::InsufficientStock { sku: s } if *s == sku("cup")),
+            "{e:?}"
+        );
+        let unknown = order_for(Source::Stock(lines(&[("lid", 1)])), now());
+        let e = refused(commit(&store, unknown).await);
+        assert!(matches!(e, Error::SkuNotFound(_)), "{e:?}");
+        assert_eq!(counters(&store, "tea").await, (3, 0, 7));
+        let e = refused(super::order(&store, &OrderId::generate()).await);
+        assert!(matches!(e, Error::OrderNotFound(_)), "{e:?}");
+    }
+
+    fn refund_of(order: &Order, items: Option<&[(&str, u64)]>, restock: bool) -> RefundRequest {
+        RefundRequest {
+            refund_id: RefundId::generate(),
+            order_id: order.order_id.clone(),
+            lines: items.map(|items| items.iter().map(|(of, q)| line(of, *q)).collect()),
+            restock,
+            reason: Some("damaged".into()),
+            at: later(60),
+            fingerprint: "first body".into(),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_refund_without_lines_refunds_everything_left_at_once() {
+        let store = stocked(&[("tea", 10, 1), ("cup", 5, 1)]).await;
+        let order = sold(&store, &[("tea", 3), ("cup", 2)]).await;
+        let queue = RecordingQueue::default();
+        let part = refund_of(&order, Some(&[("tea", 1)]), false);
+        created(refund(&store, &queue, &part).await);
+
+        let rest = refund_of(&order, None, false);
+        let (answer, refunded) = created(refund(&store, &queue, &rest).await);
+        assert_eq!(answer, Answer::Created);
+        assert_eq!(refunded.status, RefundStatus::Completed);
+        assert_eq!(refunded.lines, vec![line("tea", 2), line("cup", 2)]);
+        assert_eq!(refunded.reason.as_deref(), Some("damaged"));
+        assert!(queue.sent().is_empty());
+        let after = super::order(&store, &order.order_id).await.unwrap();
+        assert_eq!(after.status, OrderStatus::Refunded);
+        assert_eq!(after.refunds.len(), 2);
+        // Without restock the units stay sold.
+        assert_eq!(counters(&store, "tea").await, (7, 0, 3));
+
+        let nothing_left = refund_of(&order, None, false);
+        let e = refused(refund(&store, &queue, &nothing_left).await);
+        assert!(
+            matches!(e, Error::RefundExceedsOrder { sku: None }),
+            "{e:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_refund_never_passes_what_was_ordered() {
+        let store = stocked(&[("tea", 10, 1)]).await;
+        let order = sold(&store, &[("tea", 3)]).await;
+        let queue = RecordingQueue::default();
+        created(
+            refund(
+                &store,
+                &queue,
+                &refund_of(&order, Some(&[("tea", 2)]), true),
+            )
+            .await,
+        );
+        for too_much in [("tea", 2), ("cup", 1)] {
+            let request = refund_of(&order, Some(&[too_much]), true);
+            let e = refused(refund(&store, &queue, &request).await);
+            let named = Some(sku(too_much.0));
+            assert!(
+                matches!(&e, Error::RefundExceedsOrder { sku } if *sku == named),
+                "{e:?}"
+            );
+        }
+        let after = super::order(&store, &order.order_id).await.unwrap();
+        assert_eq!(
+            (after.status, after.refunds.len()),
+            (OrderStatus::PartiallyRefunded, 1)
+        );
+        assert_eq!(after.lines[0].refunded, 2);
+        assert_eq!(queue.sent().len(), 1);
+        let e = refused(
+            refund(
+                &store,
+                &queue,
+                &RefundRequest {
+                    order_id: OrderId::generate(),
+                    ..refund_of(&order, None, false)
+                },
+            )
+            .await,
+        );
+        assert!(matches!(e, Error::OrderNotFound(_)), "{e:?}");
+    }
+
+    #[tokio::test]
+    async fn a_refund_with_restock_is_accepted_pending_and_its_command_sent() {
+        let store = stocked(&[("tea", 10, 1)]).await;
+        let order = sold(&store, &[("tea", 3)]).await;
+        let queue = RecordingQueue::default();
+        let request = refund_of(&order, Some(&[("tea", 2)]), true);
+        let (answer, refunded) = created(refund(&store, &queue, &request).await);
+        assert_eq!(answer, Answer::Accepted);
+        assert_eq!(refunded.status, RefundStatus::Pending);
+        assert!(refunded.restock);
+        let command_id = CommandId::from_ulid(request.refund_id.ulid());
+        let sent: Vec<_> = queue.sent().into_iter().map(|m| m.command_id).collect();
+        assert_eq!(sent, vec![command_id.clone()]);
+        let (status, restock) = store.command(&command_id).await.unwrap().unwrap();
+        assert_eq!(status, CommandStatus::Pending);
+        assert_eq!(
+            (restock.order_id, restock.refund_id),
+            (order.order_id.clone(), request.refund_id.clone())
+        );
+        assert_eq!(units(&restock.units), 2);
+        assert_eq!(restock.created_at, later(60));
+        // The units come back when the command is applied, not before.
+        assert_eq!(counters(&store, "tea").await, (7, 0, 3));
+
+        let again = refund(&store, &queue, &request).await;
+        let Ok(Recorded::Replayed(first)) = again else {
+            panic!("expected a replay, got {again:?}");
+        };
+        assert_eq!(first.status, 202);
+        assert_eq!(first.body, serde_json::to_string(&refunded).unwrap());
+        let other_body = RefundRequest {
+            fingerprint: "another body".into(),
+            ..request
+        };
+        let e = refused(refund(&store, &queue, &other_body).await);
+        assert!(matches!(e, Error::IdempotencyKeyReused), "{e:?}");
+        assert_eq!(queue.sent().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_refund_stands_when_its_command_cannot_be_sent() {
+        let store = stocked(&[("tea", 10, 1)]).await;
+        let order = sold(&store, &[("tea", 3)]).await;
+        let queue = RecordingQueue {
+            refuse: true,
+            ..RecordingQueue::default()
+        };
+        let request = refund_of(&order, None, true);
+        let (answer, _) = created(refund(&store, &queue, &request).await);
+        assert_eq!(answer, Answer::Accepted);
+        let command_id = CommandId::from_ulid(request.refund_id.ulid());
+        assert!(store.command(&command_id).await.unwrap().is_some());
+    }
+
+    /// An order that does not say which shards its units came from (written before
+    /// orders kept their allocations) has nowhere to put units back.
+    #[tokio::test]
+    async fn a_restock_with_no_shard_to_go_back_to_completes_at_once() {
+        let store = stocked(&[("tea", 10, 1)]).await;
+        let mut order = sold(&store, &[("tea", 3)]).await;
+        order.order_id = OrderId::generate();
+        order.allocations.clear();
+        let receipt = RecordedRequest::new("first body", Answer::Created, &order).unwrap();
+        let write = TakeStock {
+            allocations: &[],
+            movement: StockMove::SELL,
+            record: Taker::Order(&order),
+            receipt: &receipt,
+            campaign: None,
+            at: now(),
+        };
+        assert_eq!(store.take(write).await.unwrap(), Attempt::Committed);
+        let queue = RecordingQueue::default();
+        let (answer, refunded) =
+            created(refund(&store, &queue, &refund_of(&order, None, true)).await);
+        assert_eq!(
+            (answer, refunded.status),
+            (Answer::Created, RefundStatus::Completed)
+        );
+        assert!(refunded.restock);
+        assert!(queue.sent().is_empty());
+    }
+}

@@ -161,3 +161,197 @@ fn respread(seen: &SkuStock, active: ShardCount) -> Vec<u64> {
     available.resize(available.len().max(seen.shards.len()), 0);
     available
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::{MemoryStore, ReadBooks};
+    use crate::usecases::holds;
+    use crate::usecases::testing::*;
+
+    fn shards(n: u64) -> Option<ShardCount> {
+        Some(ShardCount::new(n).unwrap())
+    }
+
+    async fn available_by_shard(store: &MemoryStore, of: &str) -> Vec<u64> {
+        stored(store, of)
+            .await
+            .shards
+            .iter()
+            .map(|s| s.available)
+            .collect()
+    }
+
+    /// What every adjustment of the sku adds up to: its on_hand, when the books agree.
+    async fn adjusted_total(store: &MemoryStore, of: &str) -> i64 {
+        let books = store.books().await.unwrap();
+        books
+            .iter()
+            .find(|b| b.levels.sku == sku(of))
+            .unwrap()
+            .adjustments
+    }
+
+    #[tokio::test]
+    async fn a_new_sku_is_created_with_its_units_spread_over_its_shards() {
+        let store = MemoryStore::new();
+        let (answer, created) = set_on_hand(&store, &sku("tea"), 10, shards(4), now())
+            .await
+            .unwrap();
+        assert_eq!(answer, Answer::Created);
+        assert_eq!(created, levels_of(&store, "tea").await);
+        assert_eq!(
+            (created.on_hand, created.available, created.shards),
+            (10, 10, 4)
+        );
+        assert_eq!(created.updated_at, now());
+        assert_eq!(available_by_shard(&store, "tea").await, vec![3, 3, 2, 2]);
+        assert_eq!(adjusted_total(&store, "tea").await, 10);
+
+        let (_, one) = set_on_hand(&store, &sku("cup"), 5, None, now())
+            .await
+            .unwrap();
+        assert_eq!(one.shards, 1);
+        let e = refused(super::levels(&store, &sku("lid")).await);
+        assert!(matches!(e, Error::SkuNotFound(_)), "{e:?}");
+    }
+
+    #[tokio::test]
+    async fn setting_the_same_on_hand_writes_nothing() {
+        let store = stocked(&[("tea", 10, 2)]).await;
+        let (answer, same) = set_on_hand(&store, &sku("tea"), 10, shards(2), later(60))
+            .await
+            .unwrap();
+        assert_eq!(answer, Answer::Ok);
+        assert_eq!(same.updated_at, now());
+        assert_eq!(levels_of(&store, "tea").await, same);
+        assert_eq!(adjusted_total(&store, "tea").await, 10);
+    }
+
+    #[tokio::test]
+    async fn a_new_on_hand_is_recorded_as_the_difference() {
+        let store = stocked(&[("tea", 10, 2)]).await;
+        placed(&store, hold(&[("tea", 4)])).await;
+        let (answer, raised) = set_on_hand(&store, &sku("tea"), 15, None, later(60))
+            .await
+            .unwrap();
+        assert_eq!(answer, Answer::Ok);
+        assert_eq!(
+            (raised.on_hand, raised.available, raised.reserved),
+            (15, 11, 4)
+        );
+        assert_eq!(raised.updated_at, later(60));
+        assert_eq!(raised, levels_of(&store, "tea").await);
+
+        let (_, cut) = set_on_hand(&store, &sku("tea"), 4, None, later(61))
+            .await
+            .unwrap();
+        assert_eq!((cut.on_hand, cut.available, cut.reserved), (4, 0, 4));
+        assert_eq!(cut, levels_of(&store, "tea").await);
+        assert_eq!(adjusted_total(&store, "tea").await, 4);
+        assert_eq!(stored(&store, "tea").await.on_hand, 4);
+
+        // Held units are not on sale: they cannot be cut.
+        let e = refused(set_on_hand(&store, &sku("tea"), 3, None, later(62)).await);
+        assert!(
+            matches!(&e, Error::InsufficientStock { sku: s } if *s == sku("tea")),
+            "{e:?}"
+        );
+        assert_eq!(levels_of(&store, "tea").await, cut);
+    }
+
+    #[tokio::test]
+    async fn a_reshard_moves_available_units_and_keeps_every_unit() {
+        let store = stocked(&[("tea", 10, 1)]).await;
+        let held = placed(&store, hold(&[("tea", 3)])).await;
+        let (answer, wider) = set_on_hand(&store, &sku("tea"), 10, shards(4), later(60))
+            .await
+            .unwrap();
+        assert_eq!(answer, Answer::Ok);
+        assert_eq!(
+            (wider.shards, wider.on_hand, wider.available, wider.reserved),
+            (4, 10, 7, 3)
+        );
+        assert_eq!(available_by_shard(&store, "tea").await, vec![2, 2, 2, 1]);
+        assert_eq!(wider.updated_at, later(60));
+
+        let (_, narrower) = set_on_hand(&store, &sku("tea"), 12, shards(2), later(61))
+            .await
+            .unwrap();
+        assert_eq!(
+            (narrower.shards, narrower.on_hand, narrower.available),
+            (2, 12, 9,)
+        );
+        // Shards past the active ones keep nothing on sale; new units go to active ones.
+        let by_shard = available_by_shard(&store, "tea").await;
+        assert_eq!((by_shard.len(), by_shard[2], by_shard[3]), (4, 0, 0));
+        assert_eq!(narrower, levels_of(&store, "tea").await);
+
+        // The held units come back to the shard they were taken from.
+        holds::release(&store, &held.reservation_id, later(62))
+            .await
+            .unwrap();
+        let released = levels_of(&store, "tea").await;
+        assert_eq!(
+            (released.on_hand, released.available, released.reserved),
+            (12, 12, 0)
+        );
+        assert_eq!(adjusted_total(&store, "tea").await, 12);
+    }
+
+    fn adjustment(of: &str, delta: i64) -> Adjustment {
+        Adjustment {
+            id: AdjustmentId::generate(),
+            sku: sku(of),
+            delta,
+            reason: Reason::parse("cycle count").unwrap(),
+            at: later(60),
+        }
+    }
+
+    #[tokio::test]
+    async fn an_adjustment_adds_or_takes_available_units_once() {
+        let store = stocked(&[("tea", 10, 3)]).await;
+        let delivery = adjustment("tea", 5);
+        let (answer, more) = created(adjust(&store, &delivery, "first body").await);
+        assert_eq!(answer, Answer::Ok);
+        assert_eq!((more.on_hand, more.available), (15, 15));
+        assert_eq!(more.updated_at, later(60));
+        assert_eq!(more, levels_of(&store, "tea").await);
+
+        let again = adjust(&store, &delivery, "first body").await;
+        let Ok(Recorded::Replayed(first)) = again else {
+            panic!("expected a replay, got {again:?}");
+        };
+        assert_eq!(
+            (first.status, first.body),
+            (200, serde_json::to_string(&more).unwrap())
+        );
+        let e = refused(adjust(&store, &delivery, "another body").await);
+        assert!(matches!(e, Error::IdempotencyKeyReused), "{e:?}");
+
+        let (_, fewer) = created(adjust(&store, &adjustment("tea", -14), "first body").await);
+        assert_eq!((fewer.on_hand, fewer.available), (1, 1));
+        assert_eq!(fewer, levels_of(&store, "tea").await);
+        assert_eq!(adjusted_total(&store, "tea").await, 1);
+    }
+
+    #[tokio::test]
+    async fn an_adjustment_that_cannot_be_had_changes_nothing() {
+        let store = stocked(&[("tea", 10, 2)]).await;
+        placed(&store, hold(&[("tea", 4)])).await;
+        let before = levels_of(&store, "tea").await;
+        let e = refused(adjust(&store, &adjustment("tea", -7), "first body").await);
+        assert!(
+            matches!(&e, Error::InsufficientStock { sku: s } if *s == sku("tea")),
+            "{e:?}"
+        );
+        let e = refused(adjust(&store, &adjustment("lid", 1), "first body").await);
+        assert!(
+            matches!(&e, Error::SkuNotFound(s) if *s == sku("lid")),
+            "{e:?}"
+        );
+        assert_eq!(levels_of(&store, "tea").await, before);
+        assert_eq!(adjusted_total(&store, "tea").await, 10);
+    }
+}
