@@ -25,6 +25,7 @@ use serde_json::Value;
 use tracing::Instrument;
 use ulid::Ulid;
 
+use crate::api::Shown;
 use crate::domain::{CampaignId, OrderId, ReservationId, Sku};
 use crate::error::{Error, Problem, Result};
 use crate::idempotency::{
@@ -541,9 +542,14 @@ pub fn json<T: Serialize>(status: StatusCode, value: &T) -> Response {
 
 /// What a request answers when it takes effect; a `201` carries `Location`, where what
 /// it created is read.
-pub fn answer<T: Serialize>(answer: Answer, location: &str, value: &T) -> Response {
+pub fn answer<T: Shown>(answer: Answer, location: &str, value: &T) -> Response {
     let status = StatusCode::from_u16(answer.status()).unwrap_or(StatusCode::OK);
-    with_location(json(status, value), answer, location)
+    with_location(json(status, &value.shown()), answer, location)
+}
+
+/// `200 OK` with the value as the API shows it.
+pub fn shown<T: Shown>(value: &T) -> Response {
+    json(StatusCode::OK, &value.shown())
 }
 
 fn with_location(mut response: Response, answer: Answer, location: &str) -> Response {
@@ -559,7 +565,7 @@ fn raw_json(status: StatusCode, body: String, content_type: &'static str) -> Res
 
 /// The answer of a request that took effect now, or its first answer again, marked as a
 /// replay (a `201` with its `Location` again).
-pub fn recorded<T: Serialize>(recorded: Recorded<T>, location: &str) -> Response {
+pub fn recorded<T: Shown>(recorded: Recorded<T>, location: &str) -> Response {
     match recorded {
         Recorded::Created(first, value) => answer(first, location, &value),
         Recorded::Replayed(first) => {
@@ -802,10 +808,20 @@ mod tests {
         assert_eq!(parsed.scope.as_str(), "GET /things/a");
     }
 
+    /// Anything the API shows as "x".
+    struct Thing;
+
+    impl Shown for Thing {
+        type Body = &'static str;
+        fn shown(&self) -> &'static str {
+            "x"
+        }
+    }
+
     #[test]
     fn a_replayed_201_names_what_it_created_again() {
         let first = |status| {
-            Recorded::<()>::Replayed(RecordedRequest {
+            Recorded::<Thing>::Replayed(RecordedRequest {
                 fingerprint: "f".into(),
                 status,
                 body: "{}".into(),
@@ -819,10 +835,10 @@ mod tests {
         let accepted = recorded(first(202), "/x");
         assert_eq!(accepted.status(), StatusCode::ACCEPTED);
         assert_eq!(location(&accepted), None);
-        let created = answer(Answer::Created, "/skus/tea", &"x");
+        let created = answer(Answer::Created, "/skus/tea", &Thing);
         assert_eq!(location(&created).unwrap(), "/skus/tea");
         assert!(created.headers().get(REPLAYED_HEADER).is_none());
-        assert_eq!(location(&answer(Answer::Ok, "/skus/tea", &"x")), None);
+        assert_eq!(location(&answer(Answer::Ok, "/skus/tea", &Thing)), None);
     }
 
     #[test]

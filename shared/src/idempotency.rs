@@ -10,6 +10,7 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 use ulid::Ulid;
 
+use crate::api::Shown;
 use crate::error::{Error, Result};
 
 pub const HEADER: &str = "idempotency-key";
@@ -115,12 +116,12 @@ pub struct RecordedRequest {
 }
 
 impl RecordedRequest {
-    /// The record of a request answered `answer` with `value`.
-    pub fn new<T: serde::Serialize>(fingerprint: &str, answer: Answer, value: &T) -> Result<Self> {
+    /// The record of a request answered `answer` with `value`, as the API shows it.
+    pub fn new<T: Shown>(fingerprint: &str, answer: Answer, value: &T) -> Result<Self> {
         Ok(Self {
             fingerprint: fingerprint.to_owned(),
             status: answer.status(),
-            body: serde_json::to_string(value).map_err(|e| Error::Store {
+            body: serde_json::to_string(&value.shown()).map_err(|e| Error::Store {
                 message: format!("encoding an answer: {e}"),
                 retryable: false,
             })?,

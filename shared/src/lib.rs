@@ -2,6 +2,7 @@
 //! ports the functions talk to and their DynamoDB/SQS adapters, idempotency, config,
 //! telemetry and the one mapping from errors to RFC 9457 problem responses.
 
+pub mod api;
 pub mod clock;
 pub mod config;
 pub mod domain;

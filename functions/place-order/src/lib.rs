@@ -5,7 +5,6 @@
 use std::sync::Arc;
 
 use axum::extract::State;
-use axum::http::StatusCode;
 use serde::Deserialize;
 use stockroom::domain::{CustomerId, Lines, OrderId, ReservationId, Timestamp};
 use stockroom::http::{self, Id, Idempotent, Response, Routes, Serve};
@@ -102,10 +101,7 @@ where
                 }
                 Ok(http::recorded(placed, &location))
             }
-            Call::Get(id) => Ok(http::json(
-                StatusCode::OK,
-                &orders::order(&self.store, &id).await?,
-            )),
+            Call::Get(id) => Ok(http::shown(&orders::order(&self.store, &id).await?)),
         }
     }
 }

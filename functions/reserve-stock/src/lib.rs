@@ -5,7 +5,6 @@
 use std::sync::Arc;
 
 use axum::extract::State;
-use axum::http::StatusCode;
 use serde::Deserialize;
 use stockroom::domain::{CampaignId, CustomerId, HoldDuration, Lines, ReservationId, Timestamp};
 use stockroom::http::{self, Id, Idempotent, Response, Routes, Serve};
@@ -80,14 +79,8 @@ where
                 }
                 Ok(http::recorded(placed, &location))
             }
-            Call::Get(id) => Ok(http::json(
-                StatusCode::OK,
-                &holds::reservation(&self.store, &id).await?,
-            )),
-            Call::Release(id) => Ok(http::json(
-                StatusCode::OK,
-                &holds::release(&self.store, &id, now).await?,
-            )),
+            Call::Get(id) => Ok(http::shown(&holds::reservation(&self.store, &id).await?)),
+            Call::Release(id) => Ok(http::shown(&holds::release(&self.store, &id, now).await?)),
         }
     }
 }

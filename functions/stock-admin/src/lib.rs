@@ -6,7 +6,6 @@
 use std::sync::Arc;
 
 use axum::extract::State;
-use axum::http::StatusCode;
 use serde::Deserialize;
 use stockroom::domain::{
     Adjustment, AdjustmentId, CampaignId, CampaignTerms, Delta, OnHand, Reason, ShardCount, Sku,
@@ -87,10 +86,7 @@ where
                     stock::set_on_hand(&self.store, &sku, on_hand, body.shards, now).await?;
                 Ok(http::answer(answer, &format!("/skus/{sku}"), &levels))
             }
-            Call::GetStock(sku) => Ok(http::json(
-                StatusCode::OK,
-                &stock::levels(&self.store, &sku).await?,
-            )),
+            Call::GetStock(sku) => Ok(http::shown(&stock::levels(&self.store, &sku).await?)),
             Call::Adjust(sku, request) => {
                 let location = format!("/skus/{sku}");
                 let adjustment = Adjustment {
@@ -108,10 +104,7 @@ where
                 let (answer, campaign) = campaigns::put(&self.store, &id, &terms, now).await?;
                 Ok(http::answer(answer, &format!("/campaigns/{id}"), &campaign))
             }
-            Call::GetCampaign(id) => Ok(http::json(
-                StatusCode::OK,
-                &campaigns::campaign(&self.store, &id).await?,
-            )),
+            Call::GetCampaign(id) => Ok(http::shown(&campaigns::campaign(&self.store, &id).await?)),
         }
     }
 }

@@ -97,7 +97,7 @@ async fn allocate(
 }
 
 /// What a take of stock writes as its record.
-pub(super) trait TakesStock: serde::Serialize {
+pub(super) trait TakesStock: crate::api::Shown {
     fn taker(&self) -> Taker<'_>;
 }
 
