@@ -14,8 +14,7 @@ use super::orders::{self, NewOrder, RefundRequest, Source};
 use super::{campaigns, stock, ShardCounts};
 use crate::domain::{
     CampaignId, CampaignTerms, CustomerId, HoldDuration, Line, Lines, OrderId, OrderStatus,
-    Quantity, RefundId, ReservationId, ReservationStatus, ShardCount, Sku, StockLevels,
-    Timestamp,
+    Quantity, RefundId, ReservationId, ReservationStatus, ShardCount, Sku, StockLevels, Timestamp,
 };
 use crate::error::{Error, Result};
 use crate::idempotency::Recorded;
@@ -28,7 +27,10 @@ pub struct SentCommands(Mutex<Vec<CommandMessage>>);
 
 impl SentCommands {
     fn take(&self) -> Vec<CommandMessage> {
-        self.0.lock().map(|mut sent| sent.split_off(0)).unwrap_or_default()
+        self.0
+            .lock()
+            .map(|mut sent| sent.split_off(0))
+            .unwrap_or_default()
     }
 }
 
@@ -211,7 +213,9 @@ pub async fn refunds_race_for_the_last_units<S: Store + 'static>(store: Arc<S>) 
     let again = commands::apply_restock(store.as_ref(), &sent[0].command_id, now).await;
     assert_eq!(again.expect("applied"), Applied::Before);
     assert_levels(store.as_ref(), &jam, (5, 0, 0)).await;
-    let order = orders::order(store.as_ref(), &order_id).await.expect("order");
+    let order = orders::order(store.as_ref(), &order_id)
+        .await
+        .expect("order");
     assert_eq!(order.status, OrderStatus::Refunded);
     assert_eq!(order.refunds.len(), 5);
 }
