@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use place_order::OrderBody;
 use refund::NewRefund;
 use reserve_stock::NewReservation;
+use serde_json::{json, Value};
 use stock_admin::{AdjustmentBody, SetStockBody};
 use stockroom::domain::{
     Campaign, CampaignId, CampaignTerms, Order, OrderId, Refund, Reservation, ReservationId, Sku,
@@ -15,12 +16,16 @@ use stockroom::domain::{
 use stockroom::http::Route;
 use stockroom::openapi::{NameRef, ProblemDocument};
 use utoipa::openapi::header::HeaderBuilder;
+use utoipa::openapi::link::{Link, LinkBuilder};
 use utoipa::openapi::path::{
     HttpMethod, OperationBuilder, ParameterBuilder, ParameterIn, PathItem, PathsBuilder,
 };
 use utoipa::openapi::request_body::RequestBodyBuilder;
 use utoipa::openapi::response::{ResponseBuilder, ResponsesBuilder};
-use utoipa::openapi::schema::{AllOfBuilder, ComponentsBuilder, ObjectBuilder, Schema, Type};
+use utoipa::openapi::schema::{
+    AllOfBuilder, AnyOfBuilder, ComponentsBuilder, ObjectBuilder, OneOfBuilder, Schema, SchemaType,
+    Type,
+};
 use utoipa::openapi::{ContentBuilder, InfoBuilder, OpenApi, OpenApiBuilder, RefOr, Required};
 use utoipa::ToSchema;
 
@@ -31,6 +36,8 @@ const PROBLEM_JSON: &str = "application/problem+json";
 /// How one route answers: its success statuses and the problem codes it may return
 /// besides those every route of its kind shares (see `shared_codes`).
 struct Operation {
+    /// The `operationId` clients and links name it by.
+    id: &'static str,
     summary: &'static str,
     body: Option<fn() -> RefOr<Schema>>,
     /// `true` when the route reads an `Idempotency-Key`.
@@ -38,33 +45,95 @@ struct Operation {
     success: &'static [u16],
     answer: fn() -> RefOr<Schema>,
     codes: &'static [&'static str],
+    /// The calls a success makes possible, as OpenAPI links.
+    next: Vec<Next>,
+    /// A request body that succeeds once sku-1 has stock (`infra/contract` gives it some)
+    /// and, for a hold, once the campaign example has run.
+    example: Option<Value>,
+}
+
+/// A link from a success to the operation it names, filling in a path parameter or the
+/// body with runtime expressions (`$request.path.sku`, `$response.body#/order_id`).
+enum Next {
+    Path {
+        operation: &'static str,
+        parameter: &'static str,
+        value: &'static str,
+    },
+    Body {
+        operation: &'static str,
+        body: Value,
+    },
+}
+
+fn path(operation: &'static str, parameter: &'static str, value: &'static str) -> Next {
+    Next::Path {
+        operation,
+        parameter,
+        value,
+    }
+}
+
+fn body(operation: &'static str, body: Value) -> Next {
+    Next::Body { operation, body }
+}
+
+impl Operation {
+    fn then(self, next: Vec<Next>) -> Self {
+        Self { next, ..self }
+    }
+
+    fn example(self, example: Value) -> Self {
+        Self {
+            example: Some(example),
+            ..self
+        }
+    }
 }
 
 /// The API's operations, keyed by route; `document` fails on a route missing here.
 fn operations() -> BTreeMap<(&'static str, &'static str), Operation> {
-    let op = |summary, body, idempotent, success, answer, codes| Operation {
+    let op = |id, summary, body, idempotent, success, answer, codes| Operation {
+        id,
         summary,
         body,
         idempotent,
         success,
         answer,
         codes,
+        next: Vec::new(),
+        example: None,
     };
     BTreeMap::from([
         (
             ("PUT", "/skus/{sku}"),
             op(
+                "setStock",
                 "Set a sku's units on hand (and its shards)",
                 Some(SetStockBody::name_ref as fn() -> _),
                 false,
                 &[200, 201],
                 StockLevels::name_ref as fn() -> _,
                 &[][..],
-            ),
+            )
+            .then(vec![
+                path("getStock", "sku", "$request.path.sku"),
+                path("adjustStock", "sku", "$request.path.sku"),
+                body(
+                    "reserveStock",
+                    json!({"lines": [{"sku": "$request.path.sku", "quantity": 1}]}),
+                ),
+                body(
+                    "placeOrder",
+                    json!({"lines": [{"sku": "$request.path.sku", "quantity": 1}]}),
+                ),
+            ])
+            .example(json!({"on_hand": 1000, "shards": 2})),
         ),
         (
             ("GET", "/skus/{sku}"),
             op(
+                "getStock",
                 "Read a sku's stock",
                 None,
                 false,
@@ -76,28 +145,35 @@ fn operations() -> BTreeMap<(&'static str, &'static str), Operation> {
         (
             ("POST", "/skus/{sku}/adjustments"),
             op(
+                "adjustStock",
                 "Add or remove units",
                 Some(AdjustmentBody::name_ref),
                 true,
                 &[200],
                 StockLevels::name_ref,
                 &["sku_not_found", "insufficient_stock"],
-            ),
+            )
+            .then(vec![path("getStock", "sku", "$request.path.sku")])
+            .example(json!({"delta": 5, "reason": "found in the back room"})),
         ),
         (
             ("PUT", "/campaigns/{id}"),
             op(
+                "putCampaign",
                 "Create or replace a campaign",
                 Some(CampaignTerms::name_ref),
                 false,
                 &[200, 201],
                 Campaign::name_ref,
                 &[],
-            ),
+            )
+            .then(vec![path("getCampaign", "id", "$request.path.id")])
+            .example(json!({"skus": ["sku-1"], "starts_at": "2026-01-01T00:00:00.000Z", "ends_at": "2999-12-31T23:59:59.999Z", "per_customer_limit": 5})),
         ),
         (
             ("GET", "/campaigns/{id}"),
             op(
+                "getCampaign",
                 "Read a campaign",
                 None,
                 false,
@@ -109,6 +185,7 @@ fn operations() -> BTreeMap<(&'static str, &'static str), Operation> {
         (
             ("POST", "/reservations"),
             op(
+                "reserveStock",
                 "Hold units",
                 Some(NewReservation::name_ref),
                 true,
@@ -121,11 +198,21 @@ fn operations() -> BTreeMap<(&'static str, &'static str), Operation> {
                     "campaign_not_active",
                     "purchase_limit_exceeded",
                 ],
-            ),
+            )
+            .then(vec![
+                path("getReservation", "id", "$response.body#/reservation_id"),
+                path("releaseReservation", "id", "$response.body#/reservation_id"),
+                body(
+                    "placeOrder",
+                    json!({"reservation_id": "$response.body#/reservation_id"}),
+                ),
+            ])
+            .example(json!({"lines": [{"sku": "sku-1", "quantity": 2}], "customer_id": "customer-1", "campaign_id": "spring-sale", "hold_seconds": 900})),
         ),
         (
             ("GET", "/reservations/{id}"),
             op(
+                "getReservation",
                 "Read a reservation",
                 None,
                 false,
@@ -137,17 +224,20 @@ fn operations() -> BTreeMap<(&'static str, &'static str), Operation> {
         (
             ("DELETE", "/reservations/{id}"),
             op(
+                "releaseReservation",
                 "Release a reservation (again 200 once released or expired)",
                 None,
                 false,
                 &[200],
                 Reservation::name_ref,
                 &["reservation_not_found", "reservation_committed"],
-            ),
+            )
+            .then(vec![path("getReservation", "id", "$request.path.id")]),
         ),
         (
             ("POST", "/orders"),
             op(
+                "placeOrder",
                 "Place an order from a reservation or straight from stock",
                 Some(OrderBody::name_ref),
                 true,
@@ -160,11 +250,18 @@ fn operations() -> BTreeMap<(&'static str, &'static str), Operation> {
                     "sku_not_found",
                     "insufficient_stock",
                 ],
-            ),
+            )
+            .then(vec![
+                path("getOrder", "id", "$response.body#/order_id"),
+                path("refundOrder", "id", "$response.body#/order_id"),
+                path("releaseReservation", "id", "$response.body#/reservation_id"),
+            ])
+            .example(json!({"lines": [{"sku": "sku-1", "quantity": 1}], "customer_id": "customer-1"})),
         ),
         (
             ("GET", "/orders/{id}"),
             op(
+                "getOrder",
                 "Read an order with its refunds",
                 None,
                 false,
@@ -176,13 +273,16 @@ fn operations() -> BTreeMap<(&'static str, &'static str), Operation> {
         (
             ("POST", "/orders/{id}/refunds"),
             op(
+                "refundOrder",
                 "Refund lines of an order (no lines: all that is left)",
                 Some(NewRefund::name_ref),
                 true,
                 &[201, 202],
                 Refund::name_ref,
                 &["order_not_found", "refund_exceeds_order"],
-            ),
+            )
+            .then(vec![path("getOrder", "id", "$request.path.id")])
+            .example(json!({"lines": [{"sku": "sku-1", "quantity": 1}], "restock": true, "reason": "damaged in transit"})),
         ),
     ])
 }
@@ -230,7 +330,8 @@ pub fn routes() -> Vec<Route> {
 }
 
 /// The document, built from `routes()`; panics on a route `operations()` does not describe.
-pub fn document() -> OpenApi {
+/// `json()` is what clients read.
+fn document() -> OpenApi {
     let mut operations = operations();
     let mut paths: BTreeMap<&str, Vec<(HttpMethod, utoipa::openapi::path::Operation)>> =
         BTreeMap::new();
@@ -275,16 +376,53 @@ pub fn document() -> OpenApi {
 
 /// The document as committed: pretty JSON, keys in a stable order, a final newline.
 pub fn json() -> String {
-    let value = serde_json::to_value(document()).expect("the document is JSON");
+    let mut value = serde_json::to_value(document()).expect("the document is JSON");
+    spell_links(&mut value);
     let mut text = serde_json::to_string_pretty(&value).expect("the document is JSON");
     text.push('\n');
     text
 }
 
+/// utoipa 5 writes a link's members in snake_case (`operation_id`); OpenAPI spells them
+/// in camelCase, and tools ignore or reject the other spelling.
+fn spell_links(document: &mut Value) {
+    let operations = document["paths"]
+        .as_object_mut()
+        .into_iter()
+        .flat_map(|paths| paths.values_mut())
+        .filter_map(Value::as_object_mut)
+        .flat_map(|item| item.values_mut());
+    let links = operations
+        .filter_map(|op| op["responses"].as_object_mut())
+        .flat_map(|responses| responses.values_mut())
+        .filter_map(|response| response.get_mut("links").and_then(Value::as_object_mut))
+        .flat_map(|links| links.values_mut())
+        .filter_map(Value::as_object_mut);
+    for link in links {
+        for (snake, camel) in [
+            ("operation_id", "operationId"),
+            ("operation_ref", "operationRef"),
+            ("request_body", "requestBody"),
+        ] {
+            if let Some(member) = link.remove(snake) {
+                link.insert(camel.into(), member);
+            }
+        }
+    }
+}
+
 fn components() -> utoipa::openapi::Components {
     let mut schemas = Vec::new();
     fn add<T: ToSchema>(schemas: &mut Vec<(String, RefOr<Schema>)>) {
-        schemas.push((T::name().into(), T::schema()));
+        add_with::<T>(schemas, None);
+    }
+    /// `T`'s schema, and with `rule` a rule across its members that the derive cannot state.
+    fn add_with<T: ToSchema>(schemas: &mut Vec<(String, RefOr<Schema>)>, rule: Option<Schema>) {
+        let schema = match rule {
+            Some(rule) => AllOfBuilder::new().item(T::schema()).item(rule).into(),
+            None => T::schema(),
+        };
+        schemas.push((T::name().into(), schema));
         T::schemas(schemas);
     }
     add::<StockLevels>(&mut schemas);
@@ -293,9 +431,9 @@ fn components() -> utoipa::openapi::Components {
     add::<Campaign>(&mut schemas);
     add::<CampaignTerms>(&mut schemas);
     add::<Reservation>(&mut schemas);
-    add::<NewReservation>(&mut schemas);
+    add_with::<NewReservation>(&mut schemas, Some(campaign_needs_customer()));
     add::<Order>(&mut schemas);
-    add::<OrderBody>(&mut schemas);
+    add_with::<OrderBody>(&mut schemas, Some(one_order_source()));
     add::<Refund>(&mut schemas);
     add::<NewRefund>(&mut schemas);
     add::<ProblemDocument>(&mut schemas);
@@ -304,6 +442,42 @@ fn components() -> utoipa::openapi::Components {
     add::<ReservationId>(&mut schemas);
     add::<OrderId>(&mut schemas);
     ComponentsBuilder::new().schemas_from_iter(schemas).build()
+}
+
+/// An object in which `member` is present and not null.
+fn given(member: &str) -> ObjectBuilder {
+    ObjectBuilder::new().required(member).property(
+        member,
+        ObjectBuilder::new().schema_type(SchemaType::from_iter([
+            Type::String,
+            Type::Integer,
+            Type::Number,
+            Type::Boolean,
+            Type::Array,
+            Type::Object,
+        ])),
+    )
+}
+
+/// An order comes from a hold or from stock: exactly one of the two, not null.
+fn one_order_source() -> Schema {
+    OneOfBuilder::new()
+        .item(given("reservation_id"))
+        .item(given("lines"))
+        .description(Some("Exactly one of `reservation_id` and `lines`."))
+        .into()
+}
+
+/// A hold in a campaign counts against a customer's limit, so it names the customer.
+fn campaign_needs_customer() -> Schema {
+    AnyOfBuilder::new()
+        .item(given("customer_id"))
+        .item(
+            ObjectBuilder::new()
+                .property("campaign_id", ObjectBuilder::new().schema_type(Type::Null)),
+        )
+        .description(Some("`campaign_id` only with a `customer_id`."))
+        .into()
 }
 
 fn method(name: &str) -> HttpMethod {
@@ -340,7 +514,9 @@ fn path_parameter(path: &str) -> Option<utoipa::openapi::path::Parameter> {
 }
 
 fn operation(route: Route, op: &Operation) -> utoipa::openapi::path::Operation {
-    let mut builder = OperationBuilder::new().summary(Some(op.summary));
+    let mut builder = OperationBuilder::new()
+        .operation_id(Some(op.id))
+        .summary(Some(op.summary));
     if let Some(parameter) = path_parameter(route.path) {
         builder = builder.parameter(parameter);
     }
@@ -366,7 +542,10 @@ fn operation(route: Route, op: &Operation) -> utoipa::openapi::path::Operation {
             RequestBodyBuilder::new()
                 .content(
                     "application/json",
-                    ContentBuilder::new().schema(Some(body())).build(),
+                    ContentBuilder::new()
+                        .schema(Some(body()))
+                        .example(op.example.clone())
+                        .build(),
                 )
                 .required(Some(Required::True))
                 .build(),
@@ -388,6 +567,10 @@ fn operation(route: Route, op: &Operation) -> utoipa::openapi::path::Operation {
                     .description(Some("Where the created resource is read."))
                     .build(),
             );
+        }
+        for next in &op.next {
+            let (name, link) = link(next);
+            response = response.link(name, link);
         }
         responses = responses.response(status.to_string(), response.build());
     }
@@ -425,6 +608,29 @@ fn operation(route: Route, op: &Operation) -> utoipa::openapi::path::Operation {
         responses = responses.response(status.to_string(), response.build());
     }
     builder.responses(responses.build()).build()
+}
+
+fn link(next: &Next) -> (&'static str, Link) {
+    match next {
+        Next::Path {
+            operation,
+            parameter,
+            value,
+        } => (
+            *operation,
+            LinkBuilder::new()
+                .operation_id(*operation)
+                .parameter(*parameter, *value)
+                .build(),
+        ),
+        Next::Body { operation, body } => (
+            *operation,
+            LinkBuilder::new()
+                .operation_id(*operation)
+                .request_body(Some(body.clone()))
+                .build(),
+        ),
+    }
 }
 
 fn success_description(status: u16) -> &'static str {

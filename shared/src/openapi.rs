@@ -3,7 +3,7 @@
 //! states the same limits from the same constants.
 
 use utoipa::openapi::schema::{
-    ArrayBuilder, KnownFormat, ObjectBuilder, Schema, SchemaFormat, Type,
+    ArrayBuilder, KnownFormat, ObjectBuilder, OneOfBuilder, Schema, SchemaFormat, Type,
 };
 use utoipa::openapi::RefOr;
 use utoipa::{PartialSchema, ToSchema};
@@ -13,7 +13,8 @@ use crate::domain::{
     OrderId, Quantity, Reason, RefundId, ReservationId, ShardCount, Sku, Timestamp,
 };
 
-const NAME_PATTERN: &str = "^[A-Za-z0-9._-]{1,64}$";
+/// A sku or campaign id; the lookahead keeps out "." and "..", which a URL path cannot carry.
+const NAME_PATTERN: &str = r"^(?!\.\.?$)[A-Za-z0-9._-]{1,64}$";
 
 fn text(description: &str) -> ObjectBuilder {
     ObjectBuilder::new()
@@ -46,18 +47,21 @@ schema!(
     Sku,
     text("A stock-keeping unit: letters, digits, '.', '_' or '-'; not '.' or '..'.")
         .pattern(Some(NAME_PATTERN))
+        .examples(["sku-1"])
         .into()
 );
 schema!(
     CampaignId,
     text("A campaign id, spelled like a sku.")
         .pattern(Some(NAME_PATTERN))
+        .examples(["spring-sale"])
         .into()
 );
 schema!(
     CustomerId,
     text("A customer: 1 to 128 visible ASCII characters.")
         .pattern(Some("^[!-~]{1,128}$"))
+        .examples(["customer-1"])
         .into()
 );
 schema!(
@@ -79,11 +83,10 @@ schema!(
 );
 schema!(
     Delta,
-    ObjectBuilder::new()
-        .schema_type(Type::Integer)
-        .format(Some(SchemaFormat::KnownFormat(KnownFormat::Int64)))
-        .minimum(Some(-Delta::LIMIT as f64))
-        .maximum(Some(Delta::LIMIT as f64))
+    // Two ranges, because JSON Schema has no "except 0" for a number.
+    OneOfBuilder::new()
+        .item(whole("Units to remove.", -Delta::LIMIT, -1))
+        .item(whole("Units to add.", 1, Delta::LIMIT))
         .description(Some(
             "Units to add (positive) or remove (negative); never 0."
         ))

@@ -83,3 +83,38 @@ async fn local_run_serves_the_document() {
     assert_eq!(answer.header("content-type"), Some("application/json"));
     assert_eq!(answer.text, openapi::json());
 }
+
+#[test]
+fn every_link_names_an_operation_of_the_document_in_openapi_spelling() {
+    let document: Value = serde_json::from_str(&openapi::json()).expect("JSON");
+    let operations: Vec<&Value> = document["paths"]
+        .as_object()
+        .expect("paths")
+        .values()
+        .flat_map(|item| item.as_object().expect("a path item").values())
+        .collect();
+    let ids: BTreeSet<&str> = operations
+        .iter()
+        .map(|op| {
+            op["operationId"]
+                .as_str()
+                .expect("every operation has an id")
+        })
+        .collect();
+    assert_eq!(ids.len(), operations.len(), "operation ids are unique");
+    let mut links = 0;
+    for op in &operations {
+        for response in op["responses"].as_object().expect("responses").values() {
+            for (name, link) in response["links"].as_object().into_iter().flatten() {
+                let target = link["operationId"].as_str();
+                assert!(
+                    target.is_some_and(|id| ids.contains(id)),
+                    "{} link {name}: {link}",
+                    op["operationId"]
+                );
+                links += 1;
+            }
+        }
+    }
+    assert!(links > 0, "the document links no operations");
+}
