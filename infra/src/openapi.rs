@@ -9,10 +9,8 @@ use refund::NewRefund;
 use reserve_stock::NewReservation;
 use serde_json::{json, Value};
 use stock_admin::{AdjustmentBody, SetStockBody};
-use stockroom::domain::{
-    Campaign, CampaignId, CampaignTerms, Order, OrderId, Refund, Reservation, ReservationId, Sku,
-    StockLevels,
-};
+use stockroom::api::{Campaign, Order, Refund, Reservation, StockLevels};
+use stockroom::domain::{CampaignId, CampaignTerms, OrderId, ReservationId, Sku};
 use stockroom::http::Route;
 use stockroom::openapi::{NameRef, ProblemDocument};
 use utoipa::openapi::header::HeaderBuilder;
@@ -254,7 +252,6 @@ fn operations() -> BTreeMap<(&'static str, &'static str), Operation> {
             .then(vec![
                 path("getOrder", "id", "$response.body#/order_id"),
                 path("refundOrder", "id", "$response.body#/order_id"),
-                path("releaseReservation", "id", "$response.body#/reservation_id"),
             ])
             .example(json!({"lines": [{"sku": "sku-1", "quantity": 1}], "customer_id": "customer-1"})),
         ),

@@ -48,7 +48,7 @@ impl fmt::Display for CampaignId {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Campaign {
     pub campaign_id: CampaignId,
     pub skus: BTreeSet<Sku>,

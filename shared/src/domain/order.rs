@@ -1,14 +1,11 @@
 //! Orders, refunds and the restock command a refund leaves behind.
 
-use serde::{Deserialize, Serialize};
-
 use super::{
     Allocation, CommandId, CustomerId, Line, OrderId, Quantity, RefundId, ReservationId, Sku,
     Timestamp,
 };
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
-#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum OrderStatus {
     Confirmed,
     PartiallyRefunded,
@@ -16,11 +13,10 @@ pub enum OrderStatus {
 }
 
 /// A line of an order and how much of it has been refunded so far.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OrderLine {
     pub sku: Sku,
     pub quantity: Quantity,
-    #[serde(default)]
     pub refunded: u64,
 }
 
@@ -41,40 +37,35 @@ impl OrderLine {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Order {
     pub order_id: OrderId,
     pub status: OrderStatus,
     pub lines: Vec<OrderLine>,
     pub customer_id: Option<CustomerId>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub reservation_id: Option<ReservationId>,
     pub created_at: Timestamp,
     pub refunds: Vec<Refund>,
     /// Which shards the units were sold from: where a restock puts them back.
-    #[serde(skip)]
     pub allocations: Vec<Allocation>,
     /// Bumped by every refund; refunds are conditioned on it.
-    #[serde(skip)]
     pub version: u64,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
-#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RefundStatus {
     Pending,
     Completed,
     Failed,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Refund {
     pub refund_id: RefundId,
     pub order_id: OrderId,
     pub status: RefundStatus,
     pub lines: Vec<Line>,
     pub restock: bool,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
     pub created_at: Timestamp,
 }
@@ -173,8 +164,7 @@ impl Order {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CommandStatus {
     Pending,
     Applied,
@@ -195,7 +185,7 @@ impl CommandStatus {
 /// A compensation command: put units a refund took back into stock, then complete the
 /// refund. Recorded in the refund's transaction, sent to the queue after it, applied
 /// once by conditional writes.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Restock {
     pub command_id: CommandId,
     pub order_id: OrderId,

@@ -119,8 +119,7 @@ impl From<HoldDuration> for u32 {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
-#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ReservationStatus {
     Held,
     Committed,
@@ -161,27 +160,23 @@ impl ReservationStatus {
 }
 
 /// Units of one line taken from one shard: what releasing or committing must give back.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Allocation {
     pub sku: Sku,
-    #[serde(flatten)]
     pub take: Take,
 }
 
-/// A hold on stock, as the API shows it; `allocations` say which shards hold the units.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+/// A hold on stock; `allocations` say which shards hold the units.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Reservation {
     pub reservation_id: ReservationId,
     pub status: ReservationStatus,
     pub lines: Lines,
     pub customer_id: Option<CustomerId>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub campaign_id: Option<CampaignId>,
     pub expires_at: Timestamp,
     pub created_at: Timestamp,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub order_id: Option<OrderId>,
-    #[serde(skip)]
     pub allocations: Vec<Allocation>,
 }
 

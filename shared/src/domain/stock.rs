@@ -49,7 +49,7 @@ pub struct ShardStock {
 }
 
 /// Units to move on one shard.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Take {
     pub shard: u16,
     pub quantity: u64,
@@ -95,8 +95,8 @@ pub fn spread(total: u64, count: ShardCount) -> Vec<u64> {
         .collect()
 }
 
-/// What `GET /skus/{sku}` shows: the sums over every shard.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+/// A sku's counters: the sums over every shard.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StockLevels {
     pub sku: Sku,
     pub on_hand: u64,

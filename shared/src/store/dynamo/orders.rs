@@ -174,7 +174,7 @@ impl WriteRefund for DynamoStore {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::{Allocation, OrderStatus, RefundStatus, Take};
+    use crate::domain::{Allocation, OrderLine, OrderStatus, RefundStatus, Take};
     use crate::store::dynamo::codec::tests::{assert_corrupt, receipt};
 
     const ORDER: &str = "ord_01J9Z3K8Q4W6N2V5T7R0XGHPBM";
@@ -188,7 +188,11 @@ mod tests {
         Order {
             order_id: OrderId::parse(ORDER).unwrap(),
             status: OrderStatus::PartiallyRefunded,
-            lines: serde_json::from_str(r#"[{"sku":"A-1","quantity":3,"refunded":1}]"#).unwrap(),
+            lines: vec![OrderLine {
+                sku: crate::domain::Sku::parse("A-1").unwrap(),
+                quantity: crate::domain::Quantity::new(3).unwrap(),
+                refunded: 1,
+            }],
             customer_id: Some(CustomerId::parse("alice").unwrap()),
             reservation_id: None,
             created_at: at("2026-11-22T04:00:00Z"),

@@ -413,12 +413,13 @@ mod tests {
         assert_eq!(all.len(), count);
     }
 
-    /// Every status reads back as itself, and is spelled as items written before this
-    /// table existed spell it (the API's spelling then).
-    fn statuses_read_back<T: StoredStatus + serde::Serialize + std::fmt::Debug>() {
+    /// Every status reads back as itself, and is spelled as items written before spell
+    /// it: the table keeps these texts whatever the domain or the API call them.
+    fn statuses_read_back<T: StoredStatus + std::fmt::Debug>(spellings: &[&str]) {
+        let texts: Vec<&str> = T::ALL.iter().map(|s| s.text()).collect();
+        assert_eq!(texts, spellings);
         for status in T::ALL {
             assert_eq!(T::from_text(status.text()), Some(*status));
-            assert_eq!(serde_json::to_value(status).unwrap(), status.text());
         }
         assert_eq!(T::from_text("held"), None);
         assert_eq!(T::from_text(""), None);
@@ -426,9 +427,9 @@ mod tests {
 
     #[test]
     fn every_status_reads_back_as_itself() {
-        statuses_read_back::<ReservationStatus>();
-        statuses_read_back::<OrderStatus>();
-        statuses_read_back::<RefundStatus>();
-        statuses_read_back::<CommandStatus>();
+        statuses_read_back::<ReservationStatus>(&["HELD", "COMMITTED", "RELEASED", "EXPIRED"]);
+        statuses_read_back::<OrderStatus>(&["CONFIRMED", "PARTIALLY_REFUNDED", "REFUNDED"]);
+        statuses_read_back::<RefundStatus>(&["PENDING", "COMPLETED", "FAILED"]);
+        statuses_read_back::<CommandStatus>(&["PENDING", "APPLIED", "FAILED"]);
     }
 }
