@@ -167,6 +167,7 @@ async fn end(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::api::Shown;
     use crate::store::{MemoryStore, ReadRecord};
     use crate::usecases::campaigns;
     use crate::usecases::orders::{self, Source};
@@ -210,7 +211,7 @@ mod tests {
             panic!("expected a replay, got {again:?}");
         };
         assert_eq!(first.status, 201);
-        assert_eq!(first.body, serde_json::to_string(&held).unwrap());
+        assert_eq!(first.body, serde_json::to_string(&held.shown()).unwrap());
         assert_eq!(counters(&store, "tea").await, (6, 4, 0));
 
         let other_body = NewHold {

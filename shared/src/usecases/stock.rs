@@ -165,6 +165,7 @@ fn respread(seen: &SkuStock, active: ShardCount) -> Vec<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::api::Shown;
     use crate::store::{MemoryStore, ReadBooks};
     use crate::usecases::holds;
     use crate::usecases::testing::*;
@@ -325,7 +326,7 @@ mod tests {
         };
         assert_eq!(
             (first.status, first.body),
-            (200, serde_json::to_string(&more).unwrap())
+            (200, serde_json::to_string(&more.shown()).unwrap())
         );
         let e = refused(adjust(&store, &delivery, "another body").await);
         assert!(matches!(e, Error::IdempotencyKeyReused), "{e:?}");
@@ -334,6 +335,22 @@ mod tests {
         assert_eq!((fewer.on_hand, fewer.available), (1, 1));
         assert_eq!(fewer, levels_of(&store, "tea").await);
         assert_eq!(adjusted_total(&store, "tea").await, 1);
+    }
+
+    /// Units added need no units on sale: they go to an active shard, whatever it holds.
+    #[tokio::test]
+    async fn a_delivery_lands_when_every_unit_is_held() {
+        let store = stocked(&[("tea", 4, 1)]).await;
+        placed(&store, hold(&[("tea", 4)])).await;
+        let (_, delivered) = created(adjust(&store, &adjustment("tea", 5), "first body").await);
+        assert_eq!((delivered.on_hand, delivered.available), (9, 5));
+        let (_, raised) = set_on_hand(&store, &sku("tea"), 12, None, later(61))
+            .await
+            .unwrap();
+        assert_eq!(
+            (raised.on_hand, raised.available, raised.reserved),
+            (12, 8, 4)
+        );
     }
 
     #[tokio::test]
