@@ -50,30 +50,43 @@ struct Operation {
     example: Option<Value>,
 }
 
-/// A link from a success to the operation it names, filling in a path parameter or the
-/// body with runtime expressions (`$request.path.sku`, `$response.body#/order_id`).
-enum Next {
-    Path {
-        operation: &'static str,
-        parameter: &'static str,
-        value: &'static str,
-    },
-    Body {
-        operation: &'static str,
-        body: Value,
-    },
+/// A link, by `name`, from a success to the operation it names, filling in a path
+/// parameter and the body with runtime expressions (`$request.path.sku`,
+/// `$response.body#/order_id`) or literals.
+struct Next {
+    name: &'static str,
+    operation: &'static str,
+    parameter: Option<(&'static str, &'static str)>,
+    body: Option<Value>,
 }
 
 fn path(operation: &'static str, parameter: &'static str, value: &'static str) -> Next {
-    Next::Path {
+    Next {
+        name: operation,
         operation,
-        parameter,
-        value,
+        parameter: Some((parameter, value)),
+        body: None,
     }
 }
 
 fn body(operation: &'static str, body: Value) -> Next {
-    Next::Body { operation, body }
+    Next {
+        name: operation,
+        operation,
+        parameter: None,
+        body: Some(body),
+    }
+}
+
+impl Next {
+    /// The same call with `body`, as a link of its own.
+    fn with_body(self, name: &'static str, body: Value) -> Self {
+        Self {
+            name,
+            body: Some(body),
+            ..self
+        }
+    }
 }
 
 impl Operation {
@@ -252,6 +265,9 @@ fn operations() -> BTreeMap<(&'static str, &'static str), Operation> {
             .then(vec![
                 path("getOrder", "id", "$response.body#/order_id"),
                 path("refundOrder", "id", "$response.body#/order_id"),
+                // Without restock a refund completes at once (201), with it later (202).
+                path("refundOrder", "id", "$response.body#/order_id")
+                    .with_body("refundOrderWithoutRestock", json!({"restock": false})),
             ])
             .example(json!({"lines": [{"sku": "sku-1", "quantity": 1}], "customer_id": "customer-1"})),
         ),
@@ -608,26 +624,13 @@ fn operation(route: Route, op: &Operation) -> utoipa::openapi::path::Operation {
 }
 
 fn link(next: &Next) -> (&'static str, Link) {
-    match next {
-        Next::Path {
-            operation,
-            parameter,
-            value,
-        } => (
-            *operation,
-            LinkBuilder::new()
-                .operation_id(*operation)
-                .parameter(*parameter, *value)
-                .build(),
-        ),
-        Next::Body { operation, body } => (
-            *operation,
-            LinkBuilder::new()
-                .operation_id(*operation)
-                .request_body(Some(body.clone()))
-                .build(),
-        ),
+    let mut link = LinkBuilder::new()
+        .operation_id(next.operation)
+        .request_body(next.body.clone());
+    if let Some((name, value)) = next.parameter {
+        link = link.parameter(name, value);
     }
+    (next.name, link.build())
 }
 
 fn success_description(status: u16) -> &'static str {
