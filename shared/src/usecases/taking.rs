@@ -198,3 +198,163 @@ fn campaign_refusal(guard: Option<&CampaignGuard>, refusal: TakeRefused) -> Erro
         },
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use async_trait::async_trait;
+
+    use super::*;
+    use crate::domain::{Adjustment, ReservationStatus, ShardCount};
+    use crate::store::{MemoryStore, RecordExists, SkuStock};
+    use crate::usecases::holds::reserve;
+    use crate::usecases::stock::set_on_hand;
+    use crate::usecases::testing::*;
+
+    #[test]
+    fn a_random_shard_is_below_the_count_and_any_of_them_comes_up() {
+        assert_eq!((random_below(0), random_below(1)), (0, 0));
+        let drawn: BTreeSet<u16> = (0..400).map(|_| random_below(4)).collect();
+        assert_eq!(drawn, BTreeSet::from([0, 1, 2, 3]));
+    }
+
+    #[test]
+    fn a_guess_needs_a_recent_shard_count_for_every_sku() {
+        let counts = ShardCounts::default();
+        let both = lines(&[("tea", 3), ("cup", 2)]);
+        assert_eq!(counts.guess(&both), None);
+        counts.remember(&sku("tea"), 4);
+        assert_eq!(counts.known(&sku("tea")), Some(4));
+        assert_eq!(counts.guess(&both), None);
+        counts.remember(&sku("cup"), 1);
+        let guess = counts.guess(&both).unwrap();
+        let whole: Vec<_> = guess
+            .iter()
+            .map(|a| (a.sku.as_str(), a.take.quantity))
+            .collect();
+        assert_eq!(whole, vec![("tea", 3), ("cup", 2)]);
+        assert!(guess[0].take.shard < 4);
+        assert_eq!(guess[1].take.shard, 0);
+
+        let stale = Instant::now().checked_sub(SHARD_COUNT_MAX_AGE).unwrap();
+        counts.0.lock().unwrap().insert(sku("cup"), (1, stale));
+        assert_eq!(counts.known(&sku("cup")), None);
+        assert_eq!(counts.guess(&both), None);
+    }
+
+    #[test]
+    fn only_a_take_with_a_campaign_guard_is_refused_for_the_campaign() {
+        for refusal in [TakeRefused::CampaignClosed, TakeRefused::OverLimit] {
+            let e = campaign_refusal(None, refusal);
+            assert!(
+                matches!(
+                    e,
+                    Error::Store {
+                        retryable: false,
+                        ..
+                    }
+                ),
+                "{e:?}"
+            );
+        }
+    }
+
+    /// The memory store, counting the reads of stock.
+    #[derive(Default)]
+    struct CountingReads {
+        store: MemoryStore,
+        reads: AtomicUsize,
+    }
+
+    #[async_trait]
+    impl ReadStock for CountingReads {
+        async fn sku_stock(&self, sku: &Sku) -> Result<Option<SkuStock>> {
+            self.reads.fetch_add(1, Ordering::SeqCst);
+            self.store.sku_stock(sku).await
+        }
+    }
+
+    #[async_trait]
+    impl ReadRecord for CountingReads {
+        async fn recorded(&self, key: &RecordKey) -> Result<Option<RecordedRequest>> {
+            self.store.recorded(key).await
+        }
+    }
+
+    #[async_trait]
+    impl crate::store::ReadCampaign for CountingReads {
+        async fn campaign(
+            &self,
+            id: &crate::domain::CampaignId,
+        ) -> Result<Option<crate::domain::Campaign>> {
+            self.store.campaign(id).await
+        }
+    }
+
+    #[async_trait]
+    impl WriteStock for CountingReads {
+        async fn take(&self, take: TakeStock<'_>) -> Result<Attempt<TakeRefused>> {
+            self.store.take(take).await
+        }
+
+        async fn create_sku(
+            &self,
+            sku: &Sku,
+            spread: &[u64],
+            opening: &Adjustment,
+        ) -> Result<Attempt> {
+            self.store.create_sku(sku, spread, opening).await
+        }
+
+        async fn reshard(
+            &self,
+            seen: &SkuStock,
+            active: ShardCount,
+            available: &[u64],
+            at: Timestamp,
+        ) -> Result<Attempt> {
+            self.store.reshard(seen, active, available, at).await
+        }
+
+        async fn adjust(
+            &self,
+            seen: &SkuStock,
+            adjustment: &Adjustment,
+            takes: &[Take],
+            receipt: Option<&RecordedRequest>,
+        ) -> Result<Attempt<RecordExists>> {
+            self.store.adjust(seen, adjustment, takes, receipt).await
+        }
+    }
+
+    fn reads(store: &CountingReads) -> usize {
+        store.reads.load(Ordering::SeqCst)
+    }
+
+    #[tokio::test]
+    async fn a_known_shard_count_saves_the_read_and_a_wrong_guess_costs_one() {
+        let store = CountingReads::default();
+        set_on_hand(&store.store, &sku("tea"), 10, None, now())
+            .await
+            .unwrap();
+        let counts = ShardCounts::default();
+        let first = created(reserve(&store, &counts, hold(&[("tea", 2)])).await).1;
+        assert_eq!(reads(&store), 1);
+        let second = created(reserve(&store, &counts, hold(&[("tea", 2)])).await).1;
+        assert_eq!(reads(&store), 1);
+        assert_eq!(second.allocations, first.allocations);
+
+        // Two shards of 3 now: the guess (shard 0, whole) fails, a read splits the line.
+        let two = ShardCount::new(2).ok();
+        set_on_hand(&store.store, &sku("tea"), 10, two, now())
+            .await
+            .unwrap();
+        let split = created(reserve(&store, &counts, hold(&[("tea", 5)])).await).1;
+        assert_eq!(reads(&store), 2);
+        assert_eq!(split.status, ReservationStatus::Held);
+        assert_eq!(split.allocations.len(), 2);
+        assert_eq!(counters(&store.store, "tea").await, (1, 9, 0));
+    }
+}
