@@ -21,8 +21,10 @@ use utoipa::openapi::path::{
 use utoipa::openapi::request_body::RequestBodyBuilder;
 use utoipa::openapi::response::{ResponseBuilder, ResponsesBuilder};
 use utoipa::openapi::schema::{
-    AllOfBuilder, AnyOfBuilder, ComponentsBuilder, ObjectBuilder, OneOfBuilder, Schema, SchemaType,
-    Type,
+    AllOfBuilder, ComponentsBuilder, ObjectBuilder, OneOfBuilder, Schema, SchemaType, Type,
+};
+use utoipa::openapi::security::{
+    ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme,
 };
 use utoipa::openapi::{ContentBuilder, InfoBuilder, OpenApi, OpenApiBuilder, RefOr, Required};
 use utoipa::ToSchema;
@@ -203,10 +205,12 @@ fn operations() -> BTreeMap<(&'static str, &'static str), Operation> {
                 &[201],
                 Reservation::name_ref,
                 &[
+                    "forbidden",
                     "sku_not_found",
                     "insufficient_stock",
                     "campaign_not_found",
                     "campaign_not_active",
+                    "campaign_required",
                     "purchase_limit_exceeded",
                 ],
             )
@@ -255,6 +259,8 @@ fn operations() -> BTreeMap<(&'static str, &'static str), Operation> {
                 &[201],
                 Order::name_ref,
                 &[
+                    "forbidden",
+                    "campaign_required",
                     "reservation_not_found",
                     "reservation_expired",
                     "reservation_not_held",
@@ -304,6 +310,8 @@ fn operations() -> BTreeMap<(&'static str, &'static str), Operation> {
 fn status(code: &str) -> u16 {
     match code {
         "invalid_request" | "idempotency_key_required" => 400,
+        "unauthorized" => 401,
+        "forbidden" => 403,
         "payload_too_large" => 413,
         "idempotency_key_reused" => 422,
         "internal_error" => 500,
@@ -315,7 +323,16 @@ fn status(code: &str) -> u16 {
 
 /// Codes a route answers because of what it reads, whatever it does.
 fn shared_codes(route: Route, op: &Operation) -> Vec<&'static str> {
-    let mut codes = vec!["internal_error", "contention", "service_unavailable"];
+    let mut codes = vec![
+        "unauthorized",
+        "internal_error",
+        "contention",
+        "service_unavailable",
+    ];
+    if is_admin(route) {
+        // A verified caller that is not a back-office system.
+        codes.push("forbidden");
+    }
     if op.body.is_some() {
         codes.extend(["invalid_request", "payload_too_large"]);
     }
@@ -331,6 +348,23 @@ fn shared_codes(route: Route, op: &Operation) -> Vec<&'static str> {
     }
     codes
 }
+
+/// A stock admin route: IAM (SigV4) callers only.
+fn is_admin(route: Route) -> bool {
+    Function::StockAdmin.routes().contains(&route)
+}
+
+/// The security scheme a route's callers prove themselves with.
+fn scheme(route: Route) -> &'static str {
+    if is_admin(route) {
+        IAM
+    } else {
+        CUSTOMER_JWT
+    }
+}
+
+const CUSTOMER_JWT: &str = "customerJwt";
+const IAM: &str = "iamSigV4";
 
 /// Every route the API functions declare, in order.
 pub fn routes() -> Vec<Route> {
@@ -444,7 +478,7 @@ fn components() -> utoipa::openapi::Components {
     add::<Campaign>(&mut schemas);
     add::<CampaignTerms>(&mut schemas);
     add::<Reservation>(&mut schemas);
-    add_with::<NewReservation>(&mut schemas, Some(campaign_needs_customer()));
+    add::<NewReservation>(&mut schemas);
     add::<Order>(&mut schemas);
     add_with::<OrderBody>(&mut schemas, Some(one_order_source()));
     add::<Refund>(&mut schemas);
@@ -454,7 +488,24 @@ fn components() -> utoipa::openapi::Components {
     add::<CampaignId>(&mut schemas);
     add::<ReservationId>(&mut schemas);
     add::<OrderId>(&mut schemas);
-    ComponentsBuilder::new().schemas_from_iter(schemas).build()
+    let jwt = HttpBuilder::new()
+        .scheme(HttpAuthScheme::Bearer)
+        .bearer_format("JWT")
+        .description(Some(
+            "A customer's or staff member's token, checked by API Gateway's JWT authorizer \
+             (locally: `./infra/token customer ID` or `./infra/token staff ID`).",
+        ))
+        .build();
+    let iam = ApiKey::Header(ApiKeyValue::with_description(
+        "Authorization",
+        "AWS Signature Version 4 of an IAM principal (locally: `./infra/token admin`, as a \
+         bearer token).",
+    ));
+    ComponentsBuilder::new()
+        .schemas_from_iter(schemas)
+        .security_scheme(CUSTOMER_JWT, SecurityScheme::Http(jwt))
+        .security_scheme(IAM, SecurityScheme::ApiKey(iam))
+        .build()
 }
 
 /// An object in which `member` is present and not null.
@@ -478,18 +529,6 @@ fn one_order_source() -> Schema {
         .item(given("reservation_id"))
         .item(given("lines"))
         .description(Some("Exactly one of `reservation_id` and `lines`."))
-        .into()
-}
-
-/// A hold in a campaign counts against a customer's limit, so it names the customer.
-fn campaign_needs_customer() -> Schema {
-    AnyOfBuilder::new()
-        .item(given("customer_id"))
-        .item(
-            ObjectBuilder::new()
-                .property("campaign_id", ObjectBuilder::new().schema_type(Type::Null)),
-        )
-        .description(Some("`campaign_id` only with a `customer_id`."))
         .into()
 }
 
@@ -529,7 +568,8 @@ fn path_parameter(path: &str) -> Option<utoipa::openapi::path::Parameter> {
 fn operation(route: Route, op: &Operation) -> utoipa::openapi::path::Operation {
     let mut builder = OperationBuilder::new()
         .operation_id(Some(op.id))
-        .summary(Some(op.summary));
+        .summary(Some(op.summary))
+        .security(SecurityRequirement::new::<_, _, String>(scheme(route), []));
     if let Some(parameter) = path_parameter(route.path) {
         builder = builder.parameter(parameter);
     }

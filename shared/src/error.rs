@@ -18,6 +18,10 @@ pub enum Error {
     RequestInProgress,
     #[error("the request body is larger than {limit} bytes")]
     PayloadTooLarge { limit: usize },
+    #[error("{0}")]
+    Unauthorized(String),
+    #[error("{0}")]
+    Forbidden(String),
     #[error("no route for {method} {path}")]
     RouteNotFound { method: String, path: String },
     #[error("{method} is not allowed here; allowed: {}", allow.join(", "))]
@@ -57,6 +61,8 @@ pub enum Error {
         campaign: CampaignId,
         sku: Option<Sku>,
     },
+    #[error("sku {sku} is on sale in campaign {campaign} now: reserve it through the campaign")]
+    CampaignRequired { campaign: CampaignId, sku: Sku },
     #[error("this would take the customer past the per-customer limit of campaign {0}")]
     PurchaseLimitExceeded(CampaignId),
     #[error("too many concurrent updates of the same stock; retry shortly")]
@@ -94,6 +100,8 @@ impl Error {
             Error::IdempotencyKeyReused => (422, "idempotency_key_reused"),
             Error::RequestInProgress => (409, "request_in_progress"),
             Error::PayloadTooLarge { .. } => (413, "payload_too_large"),
+            Error::Unauthorized(_) => (401, "unauthorized"),
+            Error::Forbidden(_) => (403, "forbidden"),
             Error::RouteNotFound { .. } => (404, "route_not_found"),
             Error::MethodNotAllowed { .. } => (405, "method_not_allowed"),
             Error::SkuNotFound(_) => (404, "sku_not_found"),
@@ -105,6 +113,7 @@ impl Error {
             Error::OrderNotFound(_) => (404, "order_not_found"),
             Error::CampaignNotFound(_) => (404, "campaign_not_found"),
             Error::CampaignNotActive { .. } => (409, "campaign_not_active"),
+            Error::CampaignRequired { .. } => (409, "campaign_required"),
             Error::PurchaseLimitExceeded(_) => (409, "purchase_limit_exceeded"),
             Error::RefundExceedsOrder { .. } => (409, "refund_exceeds_order"),
             Error::TooLarge(_) => (413, "payload_too_large"),
@@ -166,6 +175,10 @@ impl Error {
             Error::CampaignNotFound(campaign) | Error::PurchaseLimitExceeded(campaign) => {
                 body.insert("campaign_id".into(), json!(campaign));
             }
+            Error::CampaignRequired { campaign, sku } => {
+                body.insert("campaign_id".into(), json!(campaign));
+                body.insert("sku".into(), json!(sku));
+            }
             Error::CampaignNotActive { campaign, sku } => {
                 body.insert("campaign_id".into(), json!(campaign));
                 if let Some(sku) = sku {
@@ -190,6 +203,8 @@ impl Error {
 fn http_title(status: u16) -> &'static str {
     match status {
         400 => "Bad Request",
+        401 => "Unauthorized",
+        403 => "Forbidden",
         404 => "Not Found",
         405 => "Method Not Allowed",
         409 => "Conflict",

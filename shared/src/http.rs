@@ -31,6 +31,7 @@ use crate::error::{Error, Problem, Result};
 use crate::idempotency::{
     fingerprint, Answer, IdempotencyKey, Recorded, RequestKey, RouteScope, REPLAYED_HEADER,
 };
+use crate::identity::Principal;
 
 pub use axum::response::Response;
 
@@ -398,7 +399,7 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Idempotent<T> {
         let key = IdempotencyKey::from_headers(req.headers())?;
         let scope = route_scope(&req)?;
         let (parts, body) = req.into_parts();
-        let caller = caller(&parts);
+        let caller = principal(&parts)?.scope();
         let (body, fingerprint) = decode(&read(body).await?)?;
         let id = RequestKey {
             route: &scope,
@@ -518,21 +519,43 @@ fn json_kind(serde_words: &str) -> &'static str {
     }
 }
 
-/// Who is calling: the JWT subject or IAM principal API Gateway vouches for, or
-/// `anonymous` where the route is open (locally, or with no authorizer configured).
-fn caller(parts: &Parts) -> String {
-    use lambda_http::request::RequestContext;
+/// Who is calling, as the authorizer vouched for it; no authorizer context means no
+/// verified caller (API Gateway lets no such request through to a function).
+fn principal(parts: &Parts) -> Result<Principal> {
     use lambda_http::RequestExt;
-    let from_context = match parts.request_context_ref() {
-        Some(RequestContext::ApiGatewayV2(ctx)) => ctx.authorizer.as_ref().and_then(|a| {
-            a.jwt
-                .as_ref()
-                .and_then(|jwt| jwt.claims.get("sub").cloned())
-                .or_else(|| a.iam.as_ref().and_then(|iam| iam.user_arn.clone()))
-        }),
-        _ => None,
+    let found = match parts.request_context_ref() {
+        Some(context) => Principal::from_context(context)?,
+        None => None,
     };
-    from_context.unwrap_or_else(|| "anonymous".to_owned())
+    found.ok_or_else(|| {
+        Error::Unauthorized("this route needs a verified caller: send a bearer token".into())
+    })
+}
+
+/// The verified caller of a customer route.
+impl<S: Send + Sync> FromRequestParts<S> for Principal {
+    type Rejection = Error;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self> {
+        principal(parts)
+    }
+}
+
+/// The verified caller of a stock admin route: an IAM principal, nothing else.
+#[derive(Debug, Clone)]
+pub struct Admin(pub Principal);
+
+impl<S: Send + Sync> FromRequestParts<S> for Admin {
+    type Rejection = Error;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self> {
+        match principal(parts)? {
+            iam @ Principal::Iam { .. } => Ok(Admin(iam)),
+            Principal::Token { .. } => Err(Error::Forbidden(
+                "the stock admin routes are for back-office systems signing with IAM".into(),
+            )),
+        }
+    }
 }
 
 pub fn json<T: Serialize>(status: StatusCode, value: &T) -> Response {

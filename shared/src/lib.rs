@@ -9,6 +9,7 @@ pub mod domain;
 pub mod error;
 pub mod http;
 pub mod idempotency;
+pub mod identity;
 pub mod metrics;
 pub mod openapi;
 pub mod queue;

@@ -10,6 +10,11 @@
 use lambda_http::http::{HeaderValue, Method};
 use std::sync::Arc;
 
+use lambda_http::aws_lambda_events::apigw::{
+    ApiGatewayRequestAuthorizer, ApiGatewayRequestAuthorizerIamDescription,
+    ApiGatewayV2httpRequestContext,
+};
+use lambda_http::request::RequestContext;
 use lambda_http::{Body, Request};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, FileFailurePersistence};
@@ -74,7 +79,9 @@ impl Input {
             },
         };
         // A path the URI grammar refuses never reaches a function.
-        builder.body(body).ok()
+        let mut request = builder.body(body).ok()?;
+        request.extensions_mut().insert(back_office());
+        Some(request)
     }
 
     /// Every string the request carries: a detail may quote them back.
@@ -172,6 +179,18 @@ fn reason_reads_back(reason: Option<&Reason>) -> Result<(), TestCaseError> {
         prop_assert_eq!(again.as_ref(), Ok(r));
     }
     Ok(())
+}
+
+/// The context API Gateway gives a request an IAM principal signed: one every route
+/// lets through to its parsers.
+fn back_office() -> RequestContext {
+    let mut iam = ApiGatewayRequestAuthorizerIamDescription::default();
+    iam.user_arn = Some("arn:aws:sts::000000000000:assumed-role/back-office/fuzz".into());
+    let mut authorizer = ApiGatewayRequestAuthorizer::default();
+    authorizer.iam = Some(iam);
+    let mut context = ApiGatewayV2httpRequestContext::default();
+    context.authorizer = Some(authorizer);
+    RequestContext::ApiGatewayV2(context)
 }
 
 /// What a function's routes make of one request.

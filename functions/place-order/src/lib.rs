@@ -9,7 +9,10 @@ use serde::Deserialize;
 use stockroom::domain::{CustomerId, Lines, OrderId, ReservationId, Timestamp};
 use stockroom::http::{self, Id, Idempotent, Response, Routes, Serve};
 use stockroom::idempotency::Recorded;
-use stockroom::store::{ReadOrder, ReadRecord, ReadReservation, ReadStock, WriteHold, WriteStock};
+use stockroom::identity::{Acting, Principal};
+use stockroom::store::{
+    ReadCampaign, ReadOrder, ReadRecord, ReadReservation, ReadStock, WriteHold, WriteStock,
+};
 use stockroom::usecases::orders::{self, NewOrder, Source};
 use stockroom::usecases::ShardCounts;
 use stockroom::{Clock, Error, Result};
@@ -53,8 +56,8 @@ impl OrderRequest {
 
 /// A request to this function, checked before anything is read or written.
 pub enum Call {
-    Place(Idempotent<OrderRequest>),
-    Get(OrderId),
+    Place(Acting, Idempotent<OrderRequest>),
+    Get(Acting, OrderId),
 }
 
 /// This function's routes, each reading its request into a `Call` for `H` to serve.
@@ -62,14 +65,16 @@ pub fn routes<H: Serve<Call>>() -> Routes<Arc<H>> {
     Routes::new()
         .post(
             "/orders",
-            |State(h): State<Arc<H>>, request: Idempotent<OrderBody>| async move {
+            |State(h): State<Arc<H>>, caller: Principal, request: Idempotent<OrderBody>| async move {
                 let request = request.try_map(OrderRequest::parse)?;
-                h.serve(Call::Place(request)).await
+                h.serve(Call::Place(caller.acting(), request)).await
             },
         )
         .get(
             "/orders/{id}",
-            |State(h): State<Arc<H>>, Id(id)| async move { h.serve(Call::Get(id)).await },
+            |State(h): State<Arc<H>>, caller: Principal, Id(id)| async move {
+                h.serve(Call::Get(caller.acting(), id)).await
+            },
         )
 }
 
@@ -81,12 +86,20 @@ pub struct PlaceOrders<S> {
 
 impl<S> Serve<Call> for PlaceOrders<S>
 where
-    S: ReadReservation + WriteHold + ReadStock + WriteStock + ReadRecord + ReadOrder + 'static,
+    S: ReadReservation
+        + WriteHold
+        + ReadStock
+        + WriteStock
+        + ReadRecord
+        + ReadOrder
+        + ReadCampaign
+        + 'static,
 {
     async fn serve(&self, call: Call) -> Result<Response> {
         match call {
-            Call::Place(request) => {
+            Call::Place(acting, request) => {
                 let order = NewOrder {
+                    acting,
                     order_id: OrderId::from_ulid(request.id),
                     source: request.body.source,
                     customer_id: request.body.customer_id,
@@ -101,7 +114,9 @@ where
                 }
                 Ok(http::recorded(placed, &location))
             }
-            Call::Get(id) => Ok(http::shown(&orders::order(&self.store, &id).await?)),
+            Call::Get(acting, id) => Ok(http::shown(
+                &orders::order(&self.store, &acting, &id).await?,
+            )),
         }
     }
 }

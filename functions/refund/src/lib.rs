@@ -12,6 +12,7 @@ use serde::Deserialize;
 use stockroom::domain::{Lines, OrderId, Reason, RefundId, Timestamp};
 use stockroom::http::{self, Id, Idempotent, Response, Routes, Serve};
 use stockroom::idempotency::Recorded;
+use stockroom::identity::{Acting, Principal};
 use stockroom::queue::CommandQueue;
 use stockroom::store::{ReadOrder, ReadRecord, WriteRefund};
 use stockroom::usecases::orders::{self, RefundRequest};
@@ -26,6 +27,7 @@ pub struct NewRefund {
 
 /// A request to this function, checked before anything is read or written.
 pub struct Call {
+    pub acting: Acting,
     pub order_id: OrderId,
     pub request: Idempotent<NewRefund>,
 }
@@ -34,8 +36,14 @@ pub struct Call {
 pub fn routes<H: Serve<Call>>() -> Routes<Arc<H>> {
     Routes::new().post(
         "/orders/{id}/refunds",
-        |State(h): State<Arc<H>>, Id(order_id), request| async move {
-            h.serve(Call { order_id, request }).await
+        |State(h): State<Arc<H>>, caller: Principal, Id(order_id), request| async move {
+            let acting = caller.acting();
+            h.serve(Call {
+                acting,
+                order_id,
+                request,
+            })
+            .await
         },
     )
 }
@@ -58,9 +66,14 @@ impl<S> Refunds<S> {
 
 impl<S: ReadOrder + WriteRefund + ReadRecord + 'static> Serve<Call> for Refunds<S> {
     async fn serve(&self, call: Call) -> Result<Response> {
-        let Call { order_id, request } = call;
+        let Call {
+            acting,
+            order_id,
+            request,
+        } = call;
         let location = format!("/orders/{order_id}");
         let refund = RefundRequest {
+            acting,
             refund_id: RefundId::from_ulid(request.id),
             order_id,
             lines: request.body.lines.map(Vec::from),

@@ -9,6 +9,7 @@ use serde::Deserialize;
 use stockroom::domain::{CampaignId, CustomerId, HoldDuration, Lines, ReservationId, Timestamp};
 use stockroom::http::{self, Id, Idempotent, Response, Routes, Serve};
 use stockroom::idempotency::Recorded;
+use stockroom::identity::{Acting, Principal};
 use stockroom::store::{
     ReadCampaign, ReadRecord, ReadReservation, ReadStock, WriteHold, WriteStock,
 };
@@ -19,16 +20,20 @@ use stockroom::{Clock, Result};
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct NewReservation {
     pub lines: Lines,
+    /// Whom the hold is for. A customer's token names the customer: leave it out, or give
+    /// the token's subject. Staff name one for a campaign hold (it counts against their
+    /// limit).
     pub customer_id: Option<CustomerId>,
     pub campaign_id: Option<CampaignId>,
     pub hold_seconds: Option<HoldDuration>,
 }
 
 /// A request to this function, checked before anything is read or written.
+/// Each names on whose behalf it acts.
 pub enum Call {
-    Reserve(Idempotent<NewReservation>),
-    Get(ReservationId),
-    Release(ReservationId),
+    Reserve(Acting, Idempotent<NewReservation>),
+    Get(Acting, ReservationId),
+    Release(Acting, ReservationId),
 }
 
 /// This function's routes, each reading its request into a `Call` for `H` to serve.
@@ -36,15 +41,21 @@ pub fn routes<H: Serve<Call>>() -> Routes<Arc<H>> {
     Routes::new()
         .post(
             "/reservations",
-            |State(h): State<Arc<H>>, request| async move { h.serve(Call::Reserve(request)).await },
+            |State(h): State<Arc<H>>, caller: Principal, request| async move {
+                h.serve(Call::Reserve(caller.acting(), request)).await
+            },
         )
         .get(
             "/reservations/{id}",
-            |State(h): State<Arc<H>>, Id(id)| async move { h.serve(Call::Get(id)).await },
+            |State(h): State<Arc<H>>, caller: Principal, Id(id)| async move {
+                h.serve(Call::Get(caller.acting(), id)).await
+            },
         )
         .delete(
             "/reservations/{id}",
-            |State(h): State<Arc<H>>, Id(id)| async move { h.serve(Call::Release(id)).await },
+            |State(h): State<Arc<H>>, caller: Principal, Id(id)| async move {
+                h.serve(Call::Release(caller.acting(), id)).await
+            },
         )
 }
 
@@ -61,8 +72,9 @@ where
     async fn serve(&self, call: Call) -> Result<Response> {
         let now = Timestamp::new(self.clock.now());
         match call {
-            Call::Reserve(request) => {
+            Call::Reserve(acting, request) => {
                 let hold = NewHold {
+                    acting,
                     reservation_id: ReservationId::from_ulid(request.id),
                     lines: request.body.lines,
                     customer_id: request.body.customer_id,
@@ -79,8 +91,12 @@ where
                 }
                 Ok(http::recorded(placed, &location))
             }
-            Call::Get(id) => Ok(http::shown(&holds::reservation(&self.store, &id).await?)),
-            Call::Release(id) => Ok(http::shown(&holds::release(&self.store, &id, now).await?)),
+            Call::Get(acting, id) => Ok(http::shown(
+                &holds::reservation(&self.store, &acting, &id).await?,
+            )),
+            Call::Release(acting, id) => Ok(http::shown(
+                &holds::release(&self.store, &acting, &id, now).await?,
+            )),
         }
     }
 }

@@ -11,7 +11,7 @@ use stockroom::domain::{
     Adjustment, AdjustmentId, CampaignId, CampaignTerms, Delta, OnHand, Reason, ShardCount, Sku,
     Timestamp,
 };
-use stockroom::http::{self, Id, Idempotent, Json, Response, Routes, Serve};
+use stockroom::http::{self, Admin, Id, Idempotent, Json, Response, Routes, Serve};
 use stockroom::store::{ReadCampaign, ReadRecord, ReadStock, WriteCampaign, WriteStock};
 use stockroom::usecases::{campaigns, stock};
 use stockroom::{Clock, Result};
@@ -42,29 +42,33 @@ pub fn routes<H: Serve<Call>>() -> Routes<Arc<H>> {
     Routes::new()
         .put(
             "/skus/{sku}",
-            |State(h): State<Arc<H>>, Id(sku), Json(body)| async move {
+            |State(h): State<Arc<H>>, _: Admin, Id(sku), Json(body)| async move {
                 h.serve(Call::SetStock(sku, body)).await
             },
         )
         .get(
             "/skus/{sku}",
-            |State(h): State<Arc<H>>, Id(sku)| async move { h.serve(Call::GetStock(sku)).await },
+            |State(h): State<Arc<H>>, _: Admin, Id(sku)| async move {
+                h.serve(Call::GetStock(sku)).await
+            },
         )
         .post(
             "/skus/{sku}/adjustments",
-            |State(h): State<Arc<H>>, Id(sku), request| async move {
+            |State(h): State<Arc<H>>, _: Admin, Id(sku), request| async move {
                 h.serve(Call::Adjust(sku, request)).await
             },
         )
         .put(
             "/campaigns/{id}",
-            |State(h): State<Arc<H>>, Id(id), Json(terms)| async move {
+            |State(h): State<Arc<H>>, _: Admin, Id(id), Json(terms)| async move {
                 h.serve(Call::PutCampaign(id, terms)).await
             },
         )
         .get(
             "/campaigns/{id}",
-            |State(h): State<Arc<H>>, Id(id)| async move { h.serve(Call::GetCampaign(id)).await },
+            |State(h): State<Arc<H>>, _: Admin, Id(id)| async move {
+                h.serve(Call::GetCampaign(id)).await
+            },
         )
 }
 

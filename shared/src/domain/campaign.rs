@@ -60,6 +60,22 @@ pub struct Campaign {
     pub updated_at: Timestamp,
 }
 
+/// When a campaign sells: kept with each of its skus, so that a sale of the sku outside
+/// the campaign can be refused while it runs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CampaignWindow {
+    pub campaign_id: CampaignId,
+    pub starts_at: Timestamp,
+    pub ends_at: Timestamp,
+}
+
+impl CampaignWindow {
+    /// Start inclusive, end exclusive.
+    pub fn is_open(&self, now: Timestamp) -> bool {
+        self.starts_at <= now && now < self.ends_at
+    }
+}
+
 /// Why a campaign reservation is refused before any stock is touched.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CampaignRefusal {
@@ -72,6 +88,14 @@ impl Campaign {
     pub const MAX_SKUS: usize = 100;
     pub const MAX_LIMIT: u32 = 10_000;
 
+    pub fn window(&self) -> CampaignWindow {
+        CampaignWindow {
+            campaign_id: self.campaign_id.clone(),
+            starts_at: self.starts_at,
+            ends_at: self.ends_at,
+        }
+    }
+
     /// Checks the window (start inclusive, end exclusive), the skus, and that `units`
     /// alone fit the limit.
     pub fn admits<'a>(
@@ -80,7 +104,7 @@ impl Campaign {
         mut skus: impl Iterator<Item = &'a Sku>,
         units: u64,
     ) -> Result<(), CampaignRefusal> {
-        if now < self.starts_at || now >= self.ends_at {
+        if !self.window().is_open(now) {
             return Err(CampaignRefusal::NotActive);
         }
         if let Some(sku) = skus.find(|s| !self.skus.contains(*s)) {

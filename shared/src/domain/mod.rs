@@ -39,4 +39,4 @@ pub use order::{
 };
 
 mod campaign;
-pub use campaign::{Campaign, CampaignId, CampaignRefusal, CampaignTerms};
+pub use campaign::{Campaign, CampaignId, CampaignRefusal, CampaignTerms, CampaignWindow};

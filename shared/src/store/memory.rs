@@ -12,9 +12,9 @@ use std::sync::Mutex;
 use async_trait::async_trait;
 
 use crate::domain::{
-    Adjustment, AdjustmentId, Campaign, CampaignId, CommandId, CommandStatus, Counter, CustomerId,
-    Order, OrderId, Refund, RefundId, Reservation, ReservationId, ReservationStatus, Restock,
-    ShardCount, ShardStock, Sku, StockMove, Take, Timestamp,
+    Adjustment, AdjustmentId, Campaign, CampaignId, CampaignWindow, CommandId, CommandStatus,
+    Counter, CustomerId, Order, OrderId, Refund, RefundId, Reservation, ReservationId,
+    ReservationStatus, Restock, ShardCount, ShardStock, Sku, StockMove, Take, Timestamp,
 };
 use crate::error::{Error, Result};
 use crate::idempotency::RecordedRequest;
@@ -425,6 +425,17 @@ impl WriteRefund for MemoryStore {
 impl ReadCampaign for MemoryStore {
     async fn campaign(&self, id: &CampaignId) -> Result<Option<Campaign>> {
         self.read(|t| t.campaigns.get(id).cloned()).await
+    }
+
+    async fn campaigns_selling(&self, sku: &Sku) -> Result<Vec<CampaignWindow>> {
+        self.read(|t| {
+            t.campaigns
+                .values()
+                .filter(|c| c.skus.contains(sku))
+                .map(Campaign::window)
+                .collect()
+        })
+        .await
     }
 }
 

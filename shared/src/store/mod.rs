@@ -17,9 +17,10 @@ pub use dynamo::DynamoStore;
 pub use memory::MemoryStore;
 
 use crate::domain::{
-    Adjustment, AdjustmentId, Allocation, Campaign, CampaignId, CommandId, CommandStatus,
-    CustomerId, Order, OrderId, Refund, RefundId, Reservation, ReservationId, ReservationStatus,
-    Restock, ShardCount, ShardStock, Sku, StockLevels, StockMove, Take, Timestamp,
+    Adjustment, AdjustmentId, Allocation, Campaign, CampaignId, CampaignWindow, CommandId,
+    CommandStatus, CustomerId, Order, OrderId, Refund, RefundId, Reservation, ReservationId,
+    ReservationStatus, Restock, ShardCount, ShardStock, Sku, StockLevels, StockMove, Take,
+    Timestamp,
 };
 use crate::error::Result;
 use crate::idempotency::RecordedRequest;
@@ -213,11 +214,16 @@ pub trait WriteRefund: Send + Sync {
 #[async_trait]
 pub trait ReadCampaign: Send + Sync {
     async fn campaign(&self, id: &CampaignId) -> Result<Option<Campaign>>;
+
+    /// The windows of the campaigns that sell `sku`, as their last write left them.
+    async fn campaigns_selling(&self, sku: &Sku) -> Result<Vec<CampaignWindow>>;
 }
 
 #[async_trait]
 pub trait WriteCampaign: Send + Sync {
-    /// Writes the campaign, conditioned on `seen` (absent, or as it was read).
+    /// Writes the campaign, conditioned on `seen` (absent, or as it was read); once it
+    /// is written, each of its skus is marked with its window, and the skus `seen` had
+    /// and it has not are unmarked. `Stale` when the campaign changed since it was read.
     async fn put_campaign(&self, campaign: &Campaign, seen: Option<&Campaign>) -> Result<Attempt>;
 }
 

@@ -74,6 +74,7 @@ mod tests {
     use super::*;
     use crate::domain::{Allocation, Order, RefundStatus, Take};
     use crate::idempotency::{Answer, RecordedRequest};
+    use crate::identity::Acting;
     use crate::store::{MemoryStore, NewRefund, WriteRefund};
     use crate::usecases::orders::{self, RefundRequest};
     use crate::usecases::testing::*;
@@ -83,6 +84,7 @@ mod tests {
         let store = stocked(&[("tea", 10, 2)]).await;
         let order = sold(&store, &[("tea", 3)]).await;
         let request = RefundRequest {
+            acting: Acting::Staff,
             refund_id: crate::domain::RefundId::generate(),
             order_id: order.order_id.clone(),
             lines: Some(vec![line("tea", 2)]),
@@ -102,7 +104,9 @@ mod tests {
         id: &CommandId,
     ) -> (CommandStatus, RefundStatus) {
         let (command, _) = store.command(id).await.unwrap().unwrap();
-        let order = orders::order(store, &order.order_id).await.unwrap();
+        let order = orders::order(store, &Acting::Staff, &order.order_id)
+            .await
+            .unwrap();
         (command, order.refunds[0].status)
     }
 

@@ -1,5 +1,7 @@
 //! Reservations: placing a hold, reading it, and ending it (release or expiry).
 
+use futures::future::try_join_all;
+
 use super::taking::{take_lines, Taking};
 use super::ShardCounts;
 use crate::domain::{
@@ -8,6 +10,7 @@ use crate::domain::{
 };
 use crate::error::{Error, Result};
 use crate::idempotency::{Answer, Recorded};
+use crate::identity::Acting;
 use crate::retry::Backoff;
 use crate::store::{
     Attempt, CampaignGuard, EndHold, ReadCampaign, ReadRecord, ReadReservation, ReadStock,
@@ -17,6 +20,7 @@ use crate::store::{
 /// A reservation as the client asked for it, with the id its idempotency key gives.
 #[derive(Debug, Clone)]
 pub struct NewHold {
+    pub acting: Acting,
     pub reservation_id: ReservationId,
     pub lines: Lines,
     pub customer_id: Option<CustomerId>,
@@ -37,7 +41,8 @@ pub async fn reserve<S>(
 where
     S: ReadCampaign + ReadStock + WriteStock + ReadRecord,
 {
-    if request.campaign_id.is_some() && request.customer_id.is_none() {
+    let customer_id = request.acting.customer(request.customer_id.clone())?;
+    if request.campaign_id.is_some() && customer_id.is_none() {
         return Err(Error::InvalidRequest(
             "a reservation in a campaign needs a customer_id".into(),
         ));
@@ -51,11 +56,14 @@ where
                 .ok_or_else(|| Error::CampaignNotFound(id.clone()))?,
         ),
     };
+    if campaign.is_none() {
+        through_campaigns(store, &request.acting, &request.lines, request.at).await?;
+    }
     let mut reservation = Reservation {
         reservation_id: request.reservation_id.clone(),
         status: ReservationStatus::Held,
         lines: request.lines.clone(),
-        customer_id: request.customer_id.clone(),
+        customer_id: customer_id.clone(),
         campaign_id: request.campaign_id.clone(),
         expires_at: request.at.plus(request.hold.seconds()),
         created_at: request.at,
@@ -63,7 +71,7 @@ where
         allocations: Vec::new(),
     };
     let units = reservation.units();
-    let guard = match (&campaign, &request.customer_id) {
+    let guard = match (&campaign, &customer_id) {
         (Some(campaign), Some(customer)) => Some(CampaignGuard {
             campaign_id: campaign.campaign_id.clone(),
             customer_id: customer.clone(),
@@ -104,21 +112,27 @@ where
     }
 }
 
-pub async fn reservation(store: &impl ReadReservation, id: &ReservationId) -> Result<Reservation> {
-    store
-        .reservation(id)
-        .await?
-        .ok_or_else(|| Error::ReservationNotFound(id.to_string()))
+/// The reservation, if the caller may see it: a customer sees only their own.
+pub async fn reservation(
+    store: &impl ReadReservation,
+    acting: &Acting,
+    id: &ReservationId,
+) -> Result<Reservation> {
+    match store.reservation(id).await? {
+        Some(reservation) if acting.may_see(reservation.customer_id.as_ref()) => Ok(reservation),
+        _ => Err(Error::ReservationNotFound(id.to_string())),
+    }
 }
 
 /// Gives a HELD reservation's units back (RELEASED), once however often it is asked;
 /// a committed one cannot be released, and one already ended stays as it is.
 pub async fn release(
     store: &(impl ReadReservation + WriteHold),
+    acting: &Acting,
     id: &ReservationId,
     at: Timestamp,
 ) -> Result<Reservation> {
-    end(store, id, ReservationStatus::Released, at).await
+    end(store, acting, id, ReservationStatus::Released, at).await
 }
 
 /// Expires a HELD reservation past its `expires_at`; any other is left as it is.
@@ -127,18 +141,44 @@ pub async fn expire(
     id: &ReservationId,
     at: Timestamp,
 ) -> Result<Reservation> {
-    end(store, id, ReservationStatus::Expired, at).await
+    end(store, &Acting::Staff, id, ReservationStatus::Expired, at).await
+}
+
+/// While a campaign runs, customers buy its skus only through it (staff still sell
+/// them): a request without a campaign for a sku one is selling now is refused, naming
+/// the campaign. A campaign written while this request is under way may miss it; from
+/// the moment `PUT /campaigns/{id}` answers, it applies.
+pub(super) async fn through_campaigns(
+    store: &impl ReadCampaign,
+    acting: &Acting,
+    lines: &Lines,
+    now: Timestamp,
+) -> Result<()> {
+    if *acting == Acting::Staff {
+        return Ok(());
+    }
+    let selling = try_join_all(lines.iter().map(|l| store.campaigns_selling(&l.sku))).await?;
+    for (line, windows) in lines.iter().zip(selling) {
+        if let Some(open) = windows.into_iter().find(|w| w.is_open(now)) {
+            return Err(Error::CampaignRequired {
+                campaign: open.campaign_id,
+                sku: line.sku.clone(),
+            });
+        }
+    }
+    Ok(())
 }
 
 async fn end(
     store: &(impl ReadReservation + WriteHold),
+    acting: &Acting,
     id: &ReservationId,
     to: ReservationStatus,
     at: Timestamp,
 ) -> Result<Reservation> {
     let mut backoff = Backoff::default();
     while backoff.next_attempt().await {
-        let mut reservation = reservation(store, id).await?;
+        let mut reservation = reservation(store, acting, id).await?;
         match reservation.status {
             ReservationStatus::Held => {}
             ReservationStatus::Committed if to == ReservationStatus::Released => {
@@ -168,6 +208,7 @@ async fn end(
 mod tests {
     use super::*;
     use crate::api::Shown;
+    use crate::identity::Acting;
     use crate::store::{MemoryStore, ReadRecord};
     use crate::usecases::campaigns;
     use crate::usecases::orders::{self, Source};
@@ -196,7 +237,9 @@ mod tests {
             assert_eq!(shard.reserved, a.take.quantity, "{a:?}");
         }
         assert_eq!(
-            reservation(&store, &request.reservation_id).await.unwrap(),
+            reservation(&store, &Acting::Staff, &request.reservation_id)
+                .await
+                .unwrap(),
             held
         );
     }
@@ -250,7 +293,7 @@ mod tests {
         assert_eq!(counters(&store, "tea").await, (10, 0, 0));
         assert_eq!(counters(&store, "cup").await, (2, 0, 0));
         for id in [unknown.reservation_id, short.reservation_id] {
-            let e = refused(reservation(&store, &id).await);
+            let e = refused(reservation(&store, &Acting::Staff, &id).await);
             assert!(matches!(e, Error::ReservationNotFound(_)), "{e:?}");
             let record = store.recorded(&RecordKey::Reservation(id)).await.unwrap();
             assert_eq!(record, None);
@@ -342,7 +385,9 @@ mod tests {
         // Another customer has an allowance of their own.
         placed(&store, in_campaign(&[("tea", 3)], Some("bob"))).await;
 
-        release(&store, &first.reservation_id, now()).await.unwrap();
+        release(&store, &Acting::Staff, &first.reservation_id, now())
+            .await
+            .unwrap();
         let second = placed(&store, ann(2)).await;
         assert!(over_limit(&refused(reserve_outcome(&store, ann(2)).await)));
 
@@ -363,18 +408,23 @@ mod tests {
         let held = placed(&store, hold(&[("tea", 4)])).await;
         let id = &held.reservation_id;
         for _ in 0..2 {
-            let released = release(&store, id, later(10)).await.unwrap();
+            let released = release(&store, &Acting::Staff, id, later(10))
+                .await
+                .unwrap();
             assert_eq!(released.status, ReservationStatus::Released);
             assert_eq!(counters(&store, "tea").await, (5, 0, 0));
         }
         assert_eq!(
-            reservation(&store, id).await.unwrap().status,
+            reservation(&store, &Acting::Staff, id)
+                .await
+                .unwrap()
+                .status,
             ReservationStatus::Released
         );
         // An ended hold stays as it is: expiring it changes nothing.
         let ended = expire(&store, id, later(900)).await.unwrap();
         assert_eq!(ended.status, ReservationStatus::Released);
-        let e = refused(release(&store, &ReservationId::generate(), now()).await);
+        let e = refused(release(&store, &Acting::Staff, &ReservationId::generate(), now()).await);
         assert!(matches!(e, Error::ReservationNotFound(_)), "{e:?}");
     }
 
@@ -385,7 +435,7 @@ mod tests {
         let order = order_for(Source::Hold(held.reservation_id.clone()), now());
         created(orders::place(&store, &ShardCounts::default(), order).await);
         let id = &held.reservation_id;
-        let e = refused(release(&store, id, now()).await);
+        let e = refused(release(&store, &Acting::Staff, id, now()).await);
         assert!(
             matches!(&e, Error::ReservationCommitted(r) if r == id),
             "{e:?}"
@@ -403,7 +453,10 @@ mod tests {
         let early = expire(&store, id, later(899)).await.unwrap();
         assert_eq!(early.status, ReservationStatus::Held);
         assert_eq!(
-            reservation(&store, id).await.unwrap().status,
+            reservation(&store, &Acting::Staff, id)
+                .await
+                .unwrap()
+                .status,
             ReservationStatus::Held
         );
         assert_eq!(counters(&store, "tea").await, (3, 2, 0));
@@ -412,7 +465,9 @@ mod tests {
         assert_eq!(expired.status, ReservationStatus::Expired);
         assert_eq!(counters(&store, "tea").await, (5, 0, 0));
         // Expired is not released: a release leaves it as it is.
-        let after = release(&store, id, later(901)).await.unwrap();
+        let after = release(&store, &Acting::Staff, id, later(901))
+            .await
+            .unwrap();
         assert_eq!(after.status, ReservationStatus::Expired);
         assert_eq!(counters(&store, "tea").await, (5, 0, 0));
     }

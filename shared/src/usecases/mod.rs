@@ -4,6 +4,8 @@
 //! with `Backoff`. What a request answers, the first time and on a replay, is decided
 //! here; the HTTP layer only renders it.
 
+#[cfg(test)]
+mod acting_tests;
 pub mod campaigns;
 pub mod commands;
 pub mod holds;

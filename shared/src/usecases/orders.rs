@@ -1,5 +1,6 @@
 //! Orders (from a hold, or straight from stock) and refunds.
 
+use super::holds::{self, through_campaigns};
 use super::taking::{take_lines, Taking};
 use super::{replay_or, ShardCounts};
 use crate::domain::{
@@ -8,11 +9,12 @@ use crate::domain::{
 };
 use crate::error::{Error, Result};
 use crate::idempotency::{Answer, Recorded, RecordedRequest};
+use crate::identity::Acting;
 use crate::queue::{CommandMessage, CommandQueue};
 use crate::retry::Backoff;
 use crate::store::{
-    Attempt, EndHold, NewRefund, ReadOrder, ReadRecord, ReadReservation, ReadStock, RecordKey,
-    WriteHold, WriteRefund, WriteStock,
+    Attempt, EndHold, NewRefund, ReadCampaign, ReadOrder, ReadRecord, ReadReservation, ReadStock,
+    RecordKey, WriteHold, WriteRefund, WriteStock,
 };
 
 /// Where an order's units come from.
@@ -27,6 +29,7 @@ pub enum Source {
 /// An order as the client asked for it, with the id its idempotency key gives.
 #[derive(Debug, Clone)]
 pub struct NewOrder {
+    pub acting: Acting,
     pub order_id: OrderId,
     pub source: Source,
     pub customer_id: Option<CustomerId>,
@@ -40,13 +43,13 @@ pub async fn place<S>(
     request: NewOrder,
 ) -> Result<Recorded<Order>>
 where
-    S: ReadReservation + WriteHold + ReadStock + WriteStock + ReadRecord,
+    S: ReadReservation + WriteHold + ReadStock + WriteStock + ReadRecord + ReadCampaign,
 {
     let order = Order {
         order_id: request.order_id.clone(),
         status: OrderStatus::Confirmed,
         lines: Vec::new(),
-        customer_id: request.customer_id.clone(),
+        customer_id: request.acting.customer(request.customer_id.clone())?,
         reservation_id: None,
         created_at: request.at,
         refunds: Vec::new(),
@@ -55,9 +58,13 @@ where
     };
     match &request.source {
         Source::Hold(reservation_id) => {
-            commit_hold(store, order, reservation_id, &request.fingerprint).await
+            let from = (&request.acting, reservation_id);
+            commit_hold(store, order, from, &request.fingerprint).await
         }
-        Source::Stock(lines) => sell(store, shard_counts, order, lines, &request.fingerprint).await,
+        Source::Stock(lines) => {
+            through_campaigns(store, &request.acting, lines, request.at).await?;
+            sell(store, shard_counts, order, lines, &request.fingerprint).await
+        }
     }
 }
 
@@ -66,7 +73,7 @@ where
 async fn commit_hold<S>(
     store: &S,
     mut order: Order,
-    reservation_id: &ReservationId,
+    (acting, reservation_id): (&Acting, &ReservationId),
     fingerprint: &str,
 ) -> Result<Recorded<Order>>
 where
@@ -75,9 +82,7 @@ where
     let at = order.created_at;
     let mut backoff = Backoff::default();
     while backoff.next_attempt().await {
-        let Some(reservation) = store.reservation(reservation_id).await? else {
-            return Err(Error::ReservationNotFound(reservation_id.to_string()));
-        };
+        let reservation = holds::reservation(store, acting, reservation_id).await?;
         if reservation.order_id.as_ref() == Some(&order.order_id) {
             break; // This very request committed it before: replay below.
         }
@@ -146,16 +151,18 @@ where
     .await
 }
 
-pub async fn order(store: &impl ReadOrder, id: &OrderId) -> Result<Order> {
-    store
-        .order(id)
-        .await?
-        .ok_or_else(|| Error::OrderNotFound(id.to_string()))
+/// The order with its refunds, if the caller may see it: a customer sees only their own.
+pub async fn order(store: &impl ReadOrder, acting: &Acting, id: &OrderId) -> Result<Order> {
+    match store.order(id).await? {
+        Some(order) if acting.may_see(order.customer_id.as_ref()) => Ok(order),
+        _ => Err(Error::OrderNotFound(id.to_string())),
+    }
 }
 
 /// A refund as the client asked for it, with the id its idempotency key gives.
 #[derive(Debug, Clone)]
 pub struct RefundRequest {
+    pub acting: Acting,
     pub refund_id: RefundId,
     pub order_id: OrderId,
     /// `None`: everything the order has left.
@@ -179,7 +186,7 @@ where
 {
     let mut backoff = Backoff::default();
     while backoff.next_attempt().await {
-        let order = order(store, &request.order_id).await?;
+        let order = order(store, &request.acting, &request.order_id).await?;
         if order
             .refunds
             .iter()
@@ -244,6 +251,7 @@ mod tests {
     use super::*;
     use crate::api::Shown;
     use crate::domain::{Allocation, CommandStatus};
+    use crate::identity::Acting;
     use crate::store::{MemoryStore, ReadCommand, TakeStock, Taker};
     use crate::usecases::holds::{self, NewHold};
     use crate::usecases::testing::*;
@@ -275,10 +283,17 @@ mod tests {
         assert_eq!(order.allocations, held.allocations);
         assert_eq!(order.created_at, later(899));
         assert_eq!(counters(&store, "tea").await, (5, 0, 5));
-        let committed = holds::reservation(&store, &id).await.unwrap();
+        let committed = holds::reservation(&store, &Acting::Staff, &id)
+            .await
+            .unwrap();
         assert_eq!(committed.status, ReservationStatus::Committed);
         assert_eq!(committed.order_id, Some(order.order_id.clone()));
-        assert_eq!(super::order(&store, &order.order_id).await.unwrap(), order);
+        assert_eq!(
+            super::order(&store, &Acting::Staff, &order.order_id)
+                .await
+                .unwrap(),
+            order
+        );
     }
 
     #[tokio::test]
@@ -324,7 +339,9 @@ mod tests {
 
         let released = placed(&store, hold(&[("tea", 1)])).await;
         let id = &released.reservation_id;
-        holds::release(&store, id, now()).await.unwrap();
+        holds::release(&store, &Acting::Staff, id, now())
+            .await
+            .unwrap();
         let e = refused(commit(&store, commit_at(id, now())).await);
         let status = ReservationStatus::Released;
         assert!(
@@ -381,12 +398,13 @@ mod tests {
         let e = refused(commit(&store, unknown).await);
         assert!(matches!(e, Error::SkuNotFound(_)), "{e:?}");
         assert_eq!(counters(&store, "tea").await, (3, 0, 7));
-        let e = refused(super::order(&store, &OrderId::generate()).await);
+        let e = refused(super::order(&store, &Acting::Staff, &OrderId::generate()).await);
         assert!(matches!(e, Error::OrderNotFound(_)), "{e:?}");
     }
 
     fn refund_of(order: &Order, items: Option<&[(&str, u64)]>, restock: bool) -> RefundRequest {
         RefundRequest {
+            acting: Acting::Staff,
             refund_id: RefundId::generate(),
             order_id: order.order_id.clone(),
             lines: items.map(|items| items.iter().map(|(of, q)| line(of, *q)).collect()),
@@ -412,7 +430,9 @@ mod tests {
         assert_eq!(refunded.lines, vec![line("tea", 2), line("cup", 2)]);
         assert_eq!(refunded.reason.as_deref(), Some("damaged"));
         assert!(queue.sent().is_empty());
-        let after = super::order(&store, &order.order_id).await.unwrap();
+        let after = super::order(&store, &Acting::Staff, &order.order_id)
+            .await
+            .unwrap();
         assert_eq!(after.status, OrderStatus::Refunded);
         assert_eq!(after.refunds.len(), 2);
         // Without restock the units stay sold.
@@ -448,7 +468,9 @@ mod tests {
                 "{e:?}"
             );
         }
-        let after = super::order(&store, &order.order_id).await.unwrap();
+        let after = super::order(&store, &Acting::Staff, &order.order_id)
+            .await
+            .unwrap();
         assert_eq!(
             (after.status, after.refunds.len()),
             (OrderStatus::PartiallyRefunded, 1)

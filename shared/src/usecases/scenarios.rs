@@ -18,6 +18,7 @@ use crate::domain::{
 };
 use crate::error::{Error, Result};
 use crate::idempotency::Recorded;
+use crate::identity::Acting;
 use crate::queue::{CommandMessage, CommandQueue};
 use crate::store::Store;
 
@@ -66,6 +67,7 @@ fn lines(of: &Sku, quantity: u64) -> Lines {
 
 fn hold(of: &Sku, quantity: u64, at: Timestamp) -> NewHold {
     NewHold {
+        acting: Acting::Staff,
         reservation_id: ReservationId::generate(),
         lines: lines(of, quantity),
         customer_id: None,
@@ -117,7 +119,7 @@ pub async fn sixty_four_clients_on_fifty_units<S: Store + 'static>(store: Arc<S>
 
     let releases = held.into_iter().map(|id| {
         let store = store.clone();
-        tokio::spawn(async move { holds::release(store.as_ref(), &id, now).await })
+        tokio::spawn(async move { holds::release(store.as_ref(), &Acting::Staff, &id, now).await })
     });
     for released in join_all(releases).await {
         let released = released.expect("a client").expect("released");
@@ -168,6 +170,7 @@ pub async fn refunds_race_for_the_last_units<S: Store + 'static>(store: Arc<S>) 
         .await
         .expect("stock");
     let order = NewOrder {
+        acting: Acting::Staff,
         order_id: OrderId::generate(),
         source: Source::Stock(lines(&jam, 5)),
         customer_id: None,
@@ -184,6 +187,7 @@ pub async fn refunds_race_for_the_last_units<S: Store + 'static>(store: Arc<S>) 
     let refunds = (0..8).map(|_| {
         let (store, queue) = (store.clone(), queue.clone());
         let request = RefundRequest {
+            acting: Acting::Staff,
             refund_id: RefundId::generate(),
             order_id: order_id.clone(),
             lines: Some(lines(&jam, 1).into()),
@@ -213,7 +217,7 @@ pub async fn refunds_race_for_the_last_units<S: Store + 'static>(store: Arc<S>) 
     let again = commands::apply_restock(store.as_ref(), &sent[0].command_id, now).await;
     assert_eq!(again.expect("applied"), Applied::Before);
     assert_levels(store.as_ref(), &jam, (5, 0, 0)).await;
-    let order = orders::order(store.as_ref(), &order_id)
+    let order = orders::order(store.as_ref(), &Acting::Staff, &order_id)
         .await
         .expect("order");
     assert_eq!(order.status, OrderStatus::Refunded);
@@ -242,6 +246,7 @@ pub async fn a_campaign_limit_holds_under_a_race<S: Store + 'static>(store: Arc<
     let buyer = CustomerId::parse("scenario-buyer").expect("a customer");
     let counts = Arc::new(ShardCounts::default());
     let in_campaign = || NewHold {
+        acting: Acting::Customer(buyer.clone()),
         customer_id: Some(buyer.clone()),
         campaign_id: Some(campaign.clone()),
         ..hold(&tea, 1, now)
@@ -261,7 +266,7 @@ pub async fn a_campaign_limit_holds_under_a_race<S: Store + 'static>(store: Arc<
     assert_eq!(held.len(), 3);
     assert_levels(store.as_ref(), &tea, (97, 3, 0)).await;
 
-    holds::release(store.as_ref(), &held[0], now)
+    holds::release(store.as_ref(), &Acting::Staff, &held[0], now)
         .await
         .expect("released");
     let after = holds::reserve(store.as_ref(), &counts, in_campaign()).await;

@@ -166,6 +166,7 @@ fn respread(seen: &SkuStock, active: ShardCount) -> Vec<u64> {
 mod tests {
     use super::*;
     use crate::api::Shown;
+    use crate::identity::Acting;
     use crate::store::{MemoryStore, ReadBooks};
     use crate::usecases::holds;
     use crate::usecases::testing::*;
@@ -289,7 +290,7 @@ mod tests {
         assert_eq!(narrower, levels_of(&store, "tea").await);
 
         // The held units come back to the shard they were taken from.
-        holds::release(&store, &held.reservation_id, later(62))
+        holds::release(&store, &Acting::Staff, &held.reservation_id, later(62))
             .await
             .unwrap();
         let released = levels_of(&store, "tea").await;

@@ -291,6 +291,10 @@ mod tests {
         ) -> Result<Option<crate::domain::Campaign>> {
             self.store.campaign(id).await
         }
+
+        async fn campaigns_selling(&self, sku: &Sku) -> Result<Vec<crate::domain::CampaignWindow>> {
+            self.store.campaigns_selling(sku).await
+        }
     }
 
     #[async_trait]

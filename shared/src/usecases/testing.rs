@@ -14,6 +14,7 @@ use crate::domain::{
 };
 use crate::error::{Error, Result};
 use crate::idempotency::{Answer, Recorded};
+use crate::identity::Acting;
 use crate::queue::{CommandMessage, CommandQueue};
 use crate::store::{MemoryStore, ReadStock, SkuStock};
 
@@ -96,6 +97,7 @@ pub async fn stored(store: &MemoryStore, of: &str) -> SkuStock {
 /// A hold of `items` for 900 s from `now()`, with a fresh id.
 pub fn hold(items: &[(&str, u64)]) -> NewHold {
     NewHold {
+        acting: Acting::Staff,
         reservation_id: ReservationId::generate(),
         lines: lines(items),
         customer_id: None,
@@ -133,6 +135,7 @@ pub async fn placed(store: &MemoryStore, request: NewHold) -> Reservation {
 /// An order with a fresh id for `source`, placed at `at`.
 pub fn order_for(source: Source, at: Timestamp) -> NewOrder {
     NewOrder {
+        acting: Acting::Staff,
         order_id: OrderId::generate(),
         source,
         customer_id: None,

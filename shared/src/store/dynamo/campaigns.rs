@@ -6,9 +6,9 @@ use aws_sdk_dynamodb::types::{AttributeValue, ConditionCheck, Put, TransactWrite
 use super::codec::{corrupt, get_n, get_parsed, key_of, n, s, values, Attributes};
 use super::schema::{self, ItemKey};
 use super::writes::build;
-use super::DynamoStore;
-use crate::domain::{Campaign, CampaignId, Sku, Timestamp};
-use crate::error::Result;
+use super::{DynamoStore, Transaction};
+use crate::domain::{Campaign, CampaignId, CampaignWindow, Sku, Timestamp};
+use crate::error::{Error, Result};
 use crate::store::{Attempt, CampaignGuard, ReadCampaign, WriteCampaign};
 
 fn campaign_from(item: &Attributes) -> Result<Campaign> {
@@ -101,6 +101,33 @@ impl DynamoStore {
     }
 }
 
+fn mark_item(sku: &Sku, window: &CampaignWindow) -> Attributes {
+    let (pk, sk) = schema::sku_campaign_key(sku, &window.campaign_id);
+    values([
+        ("pk", s(pk)),
+        ("sk", s(sk)),
+        ("entity", s("sku_campaign")),
+        ("campaign_id", s(window.campaign_id.as_str())),
+        ("starts_at", s(window.starts_at.to_string())),
+        ("ends_at", s(window.ends_at.to_string())),
+    ])
+}
+
+fn window_from(item: &Attributes) -> Result<CampaignWindow> {
+    let campaign_id = get_parsed(item, "campaign_id", |t| CampaignId::parse(t).ok())?;
+    if !matches!(key_of(item)?, ItemKey::SkuCampaign(_, of) if of == campaign_id) {
+        return Err(corrupt(item, "its key is not its campaign's mark"));
+    }
+    Ok(CampaignWindow {
+        campaign_id,
+        starts_at: get_parsed(item, "starts_at", Timestamp::parse)?,
+        ends_at: get_parsed(item, "ends_at", Timestamp::parse)?,
+    })
+}
+
+/// How many writes go in one transaction: DynamoDB takes at most 100.
+const MARKS_PER_TRANSACTION: usize = 100;
+
 #[async_trait]
 impl ReadCampaign for DynamoStore {
     async fn campaign(&self, id: &CampaignId) -> Result<Option<Campaign>> {
@@ -109,6 +136,16 @@ impl ReadCampaign for DynamoStore {
             .as_ref()
             .map(campaign_from)
             .transpose()
+    }
+
+    async fn campaigns_selling(&self, sku: &Sku) -> Result<Vec<CampaignWindow>> {
+        let mut windows = Vec::new();
+        self.query_partition(schema::sku(sku), Some(schema::CAMPAIGN_PREFIX), |item| {
+            windows.push(window_from(item)?);
+            Ok(())
+        })
+        .await?;
+        Ok(windows)
     }
 }
 
@@ -129,7 +166,30 @@ impl WriteCampaign for DynamoStore {
         }
         let put = build("put", put.build())?;
         let write = TransactWriteItem::builder().put(put).build();
-        Ok(self.transact(vec![write]).await?.into())
+        if let Transaction::Cancelled(_) = self.transact(vec![write]).await? {
+            return Ok(Attempt::Stale);
+        }
+        // Then the marks on its skus: a sale of one outside the campaign is refused from
+        // the moment this request answers.
+        let window = campaign.window();
+        let mut marks = Vec::new();
+        for sku in &campaign.skus {
+            marks.push(self.put(mark_item(sku, &window))?);
+        }
+        for sku in seen.iter().flat_map(|c| &c.skus) {
+            if !campaign.skus.contains(sku) {
+                marks.push(self.delete(schema::sku_campaign_key(sku, &campaign.campaign_id))?);
+            }
+        }
+        while !marks.is_empty() {
+            let rest = marks.split_off(marks.len().min(MARKS_PER_TRANSACTION));
+            if let Transaction::Cancelled(_) =
+                self.transact(std::mem::replace(&mut marks, rest)).await?
+            {
+                return Err(Error::Contention);
+            }
+        }
+        Ok(Attempt::Committed)
     }
 }
 

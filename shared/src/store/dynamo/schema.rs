@@ -50,7 +50,8 @@ const RESERVATION_PREFIX: &str = "RESERVATION#";
 const ORDER_PREFIX: &str = "ORDER#";
 const REFUND_PREFIX: &str = "REFUND#";
 const COMMAND_PREFIX: &str = "COMMAND#";
-const CAMPAIGN_PREFIX: &str = "CAMPAIGN#";
+/// A campaign's partition key, and the sort keys of the marks it leaves on its skus.
+pub const CAMPAIGN_PREFIX: &str = "CAMPAIGN#";
 const CUSTOMER_PREFIX: &str = "CUSTOMER#";
 
 pub fn sku(sku: &Sku) -> String {
@@ -130,6 +131,11 @@ pub fn counter_key(of: &CampaignId, customer: &CustomerId) -> Key {
     (campaign(of), customer_counter(customer))
 }
 
+/// The mark a campaign leaves on each of its skus, in the sku's partition.
+pub fn sku_campaign_key(of: &Sku, id: &CampaignId) -> Key {
+    (sku(of), campaign(id))
+}
+
 /// What an item's key says it is: the one reading of the keys built above.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ItemKey {
@@ -142,6 +148,7 @@ pub enum ItemKey {
     Command(CommandId),
     Campaign(CampaignId),
     CustomerCounter(CampaignId, CustomerId),
+    SkuCampaign(Sku, CampaignId),
 }
 
 impl ItemKey {
@@ -157,10 +164,16 @@ impl ItemKey {
                 }
                 (Some(_), _) => None,
                 (None, META) => Some(ItemKey::Sku(Sku::parse(rest).ok()?)),
-                (None, sk) => Some(ItemKey::Adjustment(
-                    Sku::parse(rest).ok()?,
-                    AdjustmentId::parse(sk.strip_prefix(ADJUSTMENT_PREFIX)?).ok()?,
-                )),
+                (None, sk) => match sk.strip_prefix(CAMPAIGN_PREFIX) {
+                    Some(id) => Some(ItemKey::SkuCampaign(
+                        Sku::parse(rest).ok()?,
+                        CampaignId::parse(id).ok()?,
+                    )),
+                    None => Some(ItemKey::Adjustment(
+                        Sku::parse(rest).ok()?,
+                        AdjustmentId::parse(sk.strip_prefix(ADJUSTMENT_PREFIX)?).ok()?,
+                    )),
+                },
             };
         }
         if let Some(rest) = pk.strip_prefix(RESERVATION_PREFIX) {
@@ -355,9 +368,14 @@ mod tests {
         }
 
         #[test]
-        fn campaign_keys_read_back(id in sku_text(), customer in customer_text()) {
+        fn campaign_keys_read_back(id in sku_text(), customer in customer_text(), sku in sku_text()) {
             let id = CampaignId::parse(&id).unwrap();
             prop_assert_eq!(parsed(campaign_key(&id)), ItemKey::Campaign(id.clone()));
+            let sku = Sku::parse(&sku).unwrap();
+            prop_assert_eq!(
+                parsed(sku_campaign_key(&sku, &id)),
+                ItemKey::SkuCampaign(sku, id.clone())
+            );
             let customer = CustomerId::parse(&customer).unwrap();
             prop_assert_eq!(
                 parsed(counter_key(&id, &customer)),

@@ -1,7 +1,7 @@
 //! Building the writes of a transaction: conditional updates, puts of new items, and
 //! moves of units between a shard's counters.
 
-use aws_sdk_dynamodb::types::{Put, TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::{Delete, Put, TransactWriteItem, Update};
 
 use super::codec::{n, s, values, Attributes};
 use super::{schema, DynamoStore};
@@ -65,6 +65,31 @@ impl DynamoStore {
                 .build(),
         )?;
         Ok(TransactWriteItem::builder().put(put).build())
+    }
+
+    /// A put that replaces whatever is there.
+    pub(super) fn put(&self, item: Attributes) -> Result<TransactWriteItem> {
+        let put = build(
+            "put",
+            Put::builder()
+                .table_name(&self.table)
+                .set_item(Some(item))
+                .build(),
+        )?;
+        Ok(TransactWriteItem::builder().put(put).build())
+    }
+
+    /// A delete of whatever is there.
+    pub(super) fn delete(&self, (pk, sk): (String, String)) -> Result<TransactWriteItem> {
+        let delete = build(
+            "delete",
+            Delete::builder()
+                .table_name(&self.table)
+                .key("pk", s(pk))
+                .key("sk", s(sk))
+                .build(),
+        )?;
+        Ok(TransactWriteItem::builder().delete(delete).build())
     }
 
     /// One shard's units moved from one counter to another, conditioned on the source.
