@@ -2,11 +2,14 @@
 //! and every function's routes on one HTTP server.
 
 pub mod emulator;
+pub mod gateway;
 pub mod openapi;
 pub mod resources;
 pub mod server;
+pub mod tokens;
 
 pub use emulator::Emulator;
+pub use gateway::Gateway;
 pub use resources::{Resources, TemplateResources};
 pub use server::Functions;
 

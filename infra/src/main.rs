@@ -13,7 +13,8 @@ use reconcile::Settings;
 use stockroom::queue::SqsQueue;
 use stockroom::{config, telemetry, Config, SystemClock};
 use stockroom_local::server::Wiring;
-use stockroom_local::{project_root, server, Emulator, Functions, TemplateResources};
+use stockroom_local::tokens::SigningKey;
+use stockroom_local::{project_root, server, Emulator, Functions, Gateway, TemplateResources};
 
 const TABLE: &str = "stockroom";
 
@@ -116,6 +117,11 @@ async fn serve(
     // Reconcile's two triggers, as Lambda would fire them.
     tokio::spawn(server::pump_queue(functions.clone(), queue_url));
     tokio::spawn(server::schedule(functions.clone(), sweep_every));
+    // A fresh signing key each run, written where `./infra/token` reads it.
+    let key = SigningKey::generate();
+    let key_file = SigningKey::path();
+    key.save(&key_file).map_err(|e| e.to_string())?;
+    let gateway = Gateway::new(key);
     let listener = tokio::net::TcpListener::from_std(listener).map_err(|e| e.to_string())?;
     let address = listener.local_addr().map_err(|e| e.to_string())?;
     tracing::info!(emulator = %endpoint, table = %config.table, queues = ?resources.queue_urls, "emulator ready");
@@ -123,12 +129,14 @@ async fn serve(
         "stockroom is serving http://{address} (emulator at {endpoint}, sweep every {}s); Ctrl-C stops it",
         sweep_every.as_secs()
     );
-    axum::serve(listener, server::app(functions))
+    axum::serve(listener, server::app(functions, &gateway))
         .with_graceful_shutdown(async {
             let _ = tokio::signal::ctrl_c().await;
         })
         .await
         .map_err(|e| e.to_string())?;
+    // Tokens signed with this run's key are of no use once it is gone.
+    let _ = std::fs::remove_file(&key_file);
     println!("stockroom stopped");
     Ok(())
 }

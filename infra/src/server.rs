@@ -19,6 +19,8 @@ use stockroom::queue::{CommandQueue, SqsQueue};
 use stockroom::store::DynamoStore;
 use stockroom::{Clock, Config};
 
+use crate::Gateway;
+
 /// A Lambda function of the template: each has its own role, so each signs its AWS
 /// calls as itself here (the access key id is its logical id) and the emulator's IAM gate
 /// holds it to its policy.
@@ -157,9 +159,10 @@ pub async fn serve_one(
     }
 }
 
-/// The axum app that serves every route through `functions`, and the API's OpenAPI
-/// document at `GET /openapi.json` (API Gateway does not serve it; the repository has it).
-pub fn app(functions: Arc<Functions>) -> axum::Router {
+/// The axum app that serves every route through `functions` behind `gateway`, and the
+/// API's OpenAPI document at `GET /openapi.json`, open to all (API Gateway does not serve
+/// it; the repository has it).
+pub fn app(functions: Arc<Functions>, gateway: &Arc<Gateway>) -> axum::Router {
     let document = crate::openapi::json();
     let openapi = axum::routing::get(|| async move {
         (
@@ -167,7 +170,7 @@ pub fn app(functions: Arc<Functions>) -> axum::Router {
             document,
         )
     });
-    functions.api.clone().route("/openapi.json", openapi)
+    gateway.guard(functions.api.clone().route("/openapi.json", openapi))
 }
 
 /// What Lambda does when an SQS event source mapping is created: it reads the queue's

@@ -14,8 +14,12 @@ use reconcile::Settings;
 use serde_json::Value;
 use stockroom::queue::{CommandMessage, CommandQueue, SqsQueue};
 use stockroom::{Clock, Config};
+use stockroom_local::gateway::Authorizer;
 use stockroom_local::server::Wiring;
-use stockroom_local::{server, Emulator, Functions, Resources, TemplateResources};
+use stockroom_local::tokens::{self, SigningKey};
+use stockroom_local::{server, Emulator, Functions, Gateway, Resources, TemplateResources};
+
+pub use stockroom_local::tokens::TokenKind;
 use time::{Duration, OffsetDateTime};
 use tokio::sync::OnceCell;
 
@@ -122,6 +126,8 @@ pub struct TestApp {
     pub faults: Option<Arc<faults::Faults>>,
     /// The emulator's base URL, for its control and stats endpoints.
     pub emulator: String,
+    /// The local API Gateway in front of the functions, with this test's signing key.
+    pub gateway: Arc<Gateway>,
     server: tokio::task::JoinHandle<()>,
 }
 
@@ -186,9 +192,11 @@ impl TestApp {
             .await
             .expect("bind");
         let base = format!("http://{}", listener.local_addr().expect("address"));
+        // Each test signs its own tokens; the key never leaves this process.
+        let gateway = Gateway::new(SigningKey::generate());
         let app = match &faults {
-            Some(faults) => faults.app(functions.clone()),
-            None => server::app(functions.clone()),
+            Some(faults) => gateway.guard(faults.app(functions.clone())),
+            None => server::app(functions.clone(), &gateway),
         };
         let server = tokio::spawn(async move {
             axum::serve(listener, app).await.expect("serve");
@@ -203,7 +211,24 @@ impl TestApp {
             clock,
             functions,
             faults,
+            gateway,
             server,
+        }
+    }
+
+    /// A bearer token this test's gateway accepts, for `kind` named `id` (for an admin
+    /// token, the session name), valid for an hour.
+    pub fn token_for(&self, kind: TokenKind, id: &str) -> String {
+        tokens::mint(self.gateway.key(), kind, id, tokens::DEFAULT_TTL_SECONDS).expect("a token")
+    }
+
+    /// The token `send` uses on `method` `path`: an admin token on the stock admin
+    /// routes, a staff token (which may name any customer) on the customer routes.
+    pub fn default_token(&self, method: &str, path: &str) -> Option<String> {
+        let path = path.split('?').next().unwrap_or(path);
+        match self.gateway.route(method, path)?.1 {
+            Authorizer::Iam => Some(self.token_for(TokenKind::Admin, "tests")),
+            Authorizer::Jwt => Some(self.token_for(TokenKind::Staff, "test-staff")),
         }
     }
 
@@ -212,7 +237,8 @@ impl TestApp {
         stockroom::store::DynamoStore::new(self.dynamodb.clone(), self.resources.table.clone())
     }
 
-    /// Any request; `key` goes into `Idempotency-Key`.
+    /// Any request, with the token its route needs (see `default_token`); `key` goes
+    /// into `Idempotency-Key`.
     pub async fn send(
         &self,
         method: &str,
@@ -220,8 +246,25 @@ impl TestApp {
         key: Option<&str>,
         body: Option<String>,
     ) -> Answer {
+        let token = self.default_token(method, path);
+        self.send_as(token.as_deref(), method, path, key, body)
+            .await
+    }
+
+    /// Any request with `token` as its bearer token, or none.
+    pub async fn send_as(
+        &self,
+        token: Option<&str>,
+        method: &str,
+        path: &str,
+        key: Option<&str>,
+        body: Option<String>,
+    ) -> Answer {
         let method = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
         let mut request = self.http.request(method, format!("{}{}", self.base, path));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
         if let Some(key) = key {
             request = request.header("Idempotency-Key", key);
         }

@@ -244,9 +244,12 @@ impl Run {
         let mut request = self
             .app
             .http
-            .request(method, format!("{}{}", self.app.base, path))
+            .request(method.clone(), format!("{}{}", self.app.base, path))
             .timeout(REQUEST_TIMEOUT)
             .header(INVOCATION_HEADER, format!("{kind} {}", rng.random::<u64>()));
+        if let Some(token) = self.app.default_token(method.as_str(), path) {
+            request = request.bearer_auth(token);
+        }
         if let Some(key) = key {
             request = request.header("Idempotency-Key", key);
         }

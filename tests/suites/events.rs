@@ -15,7 +15,7 @@ use reserve_stock::ReserveStock;
 use stock_admin::StockAdmin;
 use stockroom::http::{self, Routes};
 use stockroom::queue::SqsQueue;
-use stockroom_tests::{levels, TestApp};
+use stockroom_tests::{levels, TestApp, TokenKind};
 
 fn read(function: &str, name: &str) -> String {
     let path = stockroom_local::project_root()
@@ -114,12 +114,20 @@ async fn every_api_event_is_accepted_by_its_handler() {
         place_order::routes(),
         PlaceOrders::new(app.store(), app.clock.clone()),
     );
-    assert_eq!(
-        app.reserve("example-order-hold", &[("tea-1", 1)])
-            .await
-            .status,
-        201
-    );
+    // customer-42's hold, through the campaign on tea-1 (its id is derived from the
+    // caller the local gateway vouches for and the key, as the event expects).
+    let customer = app.token_for(TokenKind::Customer, "customer-42");
+    let hold = serde_json::json!({"lines": [{"sku": "tea-1", "quantity": 1}], "campaign_id": "singles-day"});
+    let hold = app
+        .send_as(
+            Some(&customer),
+            "POST",
+            "/reservations",
+            Some("example-order-hold"),
+            Some(hold.to_string()),
+        )
+        .await;
+    assert_eq!(hold.status, 201, "{}", hold.text);
     let order_order = [
         "create-order-from-reservation.json",
         "create-order.json",

@@ -191,6 +191,7 @@ async fn x_idempotency_key_is_accepted_too() {
     let send = || {
         app.http
             .post(format!("{}/reservations", app.base))
+            .bearer_auth(app.default_token("POST", "/reservations").expect("a token"))
             .header("X-Idempotency-Key", "legacy-1")
             .body(body.clone())
             .send()

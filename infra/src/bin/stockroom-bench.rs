@@ -15,7 +15,8 @@ use reconcile::Settings;
 use stockroom::queue::SqsQueue;
 use stockroom::{Config, SystemClock};
 use stockroom_local::server::Wiring;
-use stockroom_local::{server, Emulator, Functions, TemplateResources};
+use stockroom_local::tokens::{self, SigningKey, TokenKind};
+use stockroom_local::{server, Emulator, Functions, Gateway, TemplateResources};
 
 /// DynamoDB allows 1,000 write units per second per partition; a stock item updated in
 /// a transaction costs 2 (items up to 1 KB). Each shard has a partition key of its own.
@@ -289,10 +290,14 @@ async fn main() {
             .await
             .expect("bind");
         let base = format!("http://{}", listener.local_addr().expect("address"));
-        let app = server::app(functions);
+        let key = SigningKey::generate();
+        let app = server::app(functions, &Gateway::new(key.clone()));
+        let admin = tokens::mint(&key, TokenKind::Admin, "bench", 3600).expect("admin token");
+        let staff = tokens::mint(&key, TokenKind::Staff, "bench", 3600).expect("staff token");
         let server = tokio::spawn(async move { axum::serve(listener, app).await });
         let put = http
             .put(format!("{base}/skus/hot"))
+            .bearer_auth(&admin)
             .body(format!(r#"{{"on_hand": 1000000000, "shards": {shards}}}"#))
             .send()
             .await
@@ -304,8 +309,10 @@ async fn main() {
         let phase = load(o.clients, o.seconds, o.max_requests, move |n| {
             let http = clients.clone();
             let url = url.clone();
+            let staff = staff.clone();
             async move {
                 http.post(url)
+                    .bearer_auth(staff)
                     .header("Idempotency-Key", format!("bench-{n}"))
                     .body(r#"{"lines":[{"sku":"hot","quantity":1}]}"#)
                     .send()
