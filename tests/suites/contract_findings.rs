@@ -59,14 +59,7 @@ async fn a_zero_delta_is_refused_and_outside_the_document() {
     assert_eq!(ranges, [(-1_000_000_000, -1), (1, 1_000_000_000)]);
 
     let app = TestApp::spawn().await;
-    let set = app
-        .send(
-            "PUT",
-            "/skus/tea",
-            None,
-            Some(json!({"on_hand": 5}).to_string()),
-        )
-        .await;
+    let set = app.set_stock("tea", 5).await;
     assert_eq!(set.status, 201, "{}", set.text);
     let zero = app
         .post(

@@ -284,39 +284,28 @@ pub trait ReadBooks: Send + Sync {
     async fn books(&self) -> Result<Vec<SkuBooks>>;
 }
 
-/// Every port: what a use case may be given.
-pub trait Store:
-    ReadStock
-    + ReadRecord
-    + WriteStock
-    + ReadReservation
-    + WriteHold
-    + ReadOrder
-    + WriteRefund
-    + ReadCampaign
-    + WriteCampaign
-    + ReadCommand
-    + WriteCommand
-    + FindOverdueHolds
-    + FindUnappliedCommands
-    + ReadBooks
-{
+/// `Store`: every port, what a use case may be given, with its one implementation for
+/// whatever implements them all.
+macro_rules! every_port {
+    ($($port:ident),+) => {
+        pub trait Store: $($port +)+ {}
+        impl<S: $($port +)+> Store for S {}
+    };
 }
 
-impl<S> Store for S where
-    S: ReadStock
-        + ReadRecord
-        + WriteStock
-        + ReadReservation
-        + WriteHold
-        + ReadOrder
-        + WriteRefund
-        + ReadCampaign
-        + WriteCampaign
-        + ReadCommand
-        + WriteCommand
-        + FindOverdueHolds
-        + FindUnappliedCommands
-        + ReadBooks
-{
-}
+every_port!(
+    ReadStock,
+    ReadRecord,
+    WriteStock,
+    ReadReservation,
+    WriteHold,
+    ReadOrder,
+    WriteRefund,
+    ReadCampaign,
+    WriteCampaign,
+    ReadCommand,
+    WriteCommand,
+    FindOverdueHolds,
+    FindUnappliedCommands,
+    ReadBooks
+);
