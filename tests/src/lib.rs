@@ -167,6 +167,7 @@ impl TestApp {
             resend_after_seconds: 60,
             max_receives: 5,
             backoff_seconds: options.backoff_seconds,
+            ..Settings::default()
         };
         let faults = options.faults.map(faults::Faults::new);
         let functions_aws = match &faults {

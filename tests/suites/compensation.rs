@@ -550,6 +550,7 @@ struct PassingTrouble(stockroom::store::DynamoStore);
 
 mod passing_trouble {
     use super::PassingTrouble;
+    use futures::stream::BoxStream;
     use stockroom::domain::{
         CommandId, CommandStatus, Reservation, ReservationId, Restock, Timestamp,
     };
@@ -591,10 +592,9 @@ mod passing_trouble {
             self.0.end_hold(end).await
         }
     }
-    #[async_trait::async_trait]
     impl FindOverdueHolds for PassingTrouble {
-        async fn overdue_holds(&self, now: Timestamp) -> Result<Vec<ReservationId>> {
-            self.0.overdue_holds(now).await
+        fn overdue_holds(&self, now: Timestamp) -> BoxStream<'_, Result<Vec<ReservationId>>> {
+            self.0.overdue_holds(now)
         }
     }
     #[async_trait::async_trait]

@@ -10,6 +10,7 @@ use std::collections::BTreeMap;
 use std::sync::Mutex;
 
 use async_trait::async_trait;
+use futures::stream::{self, BoxStream, StreamExt};
 
 use crate::domain::{
     Adjustment, AdjustmentId, Campaign, CampaignId, CampaignWindow, CommandId, CommandStatus,
@@ -35,6 +36,8 @@ struct Tables {
     skus: BTreeMap<Sku, SkuStock>,
     /// Each sku's adjustments, with the receipt of the request that made one.
     adjustments: BTreeMap<(Sku, AdjustmentId), (i64, Option<RecordedRequest>)>,
+    /// Each sku's running total of adjustments, kept as the table keeps it on the sku item.
+    adjusted: BTreeMap<Sku, i64>,
     reservations: BTreeMap<ReservationId, (Reservation, RecordedRequest)>,
     orders: BTreeMap<OrderId, (Order, RecordedRequest)>,
     refunds: BTreeMap<(OrderId, RefundId), (Refund, RecordedRequest)>,
@@ -239,6 +242,7 @@ impl WriteStock for MemoryStore {
             t.skus.insert(sku.clone(), stock);
             t.adjustments
                 .insert((sku.clone(), opening.id.clone()), (opening.delta, None));
+            t.adjusted.insert(sku.clone(), opening.delta);
             Ok(Attempt::Committed)
         })
         .await
@@ -310,6 +314,7 @@ impl WriteStock for MemoryStore {
             }
             t.adjustments
                 .insert(key, (adjustment.delta, receipt.cloned()));
+            *t.adjusted.entry(adjustment.sku.clone()).or_default() += adjustment.delta;
             Ok(Attempt::Committed)
         })
         .await
@@ -521,17 +526,31 @@ impl WriteCommand for MemoryStore {
     }
 }
 
-#[async_trait]
+/// Pages of this many ids, so that callers meet pages as they do on the table.
+const OVERDUE_PAGE: usize = 100;
+
 impl FindOverdueHolds for MemoryStore {
-    async fn overdue_holds(&self, now: Timestamp) -> Result<Vec<ReservationId>> {
-        self.read(|t| {
-            t.reservations
+    fn overdue_holds(&self, now: Timestamp) -> BoxStream<'_, Result<Vec<ReservationId>>> {
+        let overdue = self.read(move |t| {
+            let mut overdue: Vec<(Timestamp, ReservationId)> = t
+                .reservations
                 .values()
                 .filter(|(r, _)| r.is_overdue(now))
-                .map(|(r, _)| r.reservation_id.clone())
-                .collect()
-        })
-        .await
+                .map(|(r, _)| (r.expires_at, r.reservation_id.clone()))
+                .collect();
+            overdue.sort();
+            let ids: Vec<ReservationId> = overdue.into_iter().map(|(_, id)| id).collect();
+            ids.chunks(OVERDUE_PAGE)
+                .map(<[_]>::to_vec)
+                .collect::<Vec<_>>()
+        });
+        futures::stream::once(overdue)
+            .map(|pages| match pages {
+                Ok(pages) => stream::iter(pages.into_iter().map(Ok)).left_stream(),
+                Err(e) => stream::once(async { Err(e) }).right_stream(),
+            })
+            .flatten()
+            .boxed()
     }
 }
 
@@ -569,12 +588,7 @@ impl ReadBooks for MemoryStore {
                 .map(|stock| SkuBooks {
                     levels: stock.levels(),
                     recorded_on_hand: stock.on_hand,
-                    adjustments: t
-                        .adjustments
-                        .iter()
-                        .filter(|((sku, _), _)| *sku == stock.sku)
-                        .map(|(_, (delta, _))| delta)
-                        .sum(),
+                    adjustments: t.adjusted.get(&stock.sku).copied().unwrap_or_default(),
                     held: t
                         .reservations
                         .values()
@@ -583,6 +597,8 @@ impl ReadBooks for MemoryStore {
                         .filter(|a| a.sku == stock.sku)
                         .map(|a| a.take.quantity)
                         .sum(),
+                    // One lock: every read is of the same moment.
+                    settled: true,
                 })
                 .collect()
         })

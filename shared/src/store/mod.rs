@@ -12,6 +12,7 @@ mod memory;
 use std::convert::Infallible;
 
 use async_trait::async_trait;
+use futures::stream::BoxStream;
 
 pub use dynamo::DynamoStore;
 pub use memory::MemoryStore;
@@ -251,10 +252,12 @@ pub trait WriteCommand: Send + Sync {
     async fn fail_command(&self, restock: &Restock, at: Timestamp) -> Result<Attempt>;
 }
 
-#[async_trait]
 pub trait FindOverdueHolds: Send + Sync {
-    /// HELD reservations whose `expires_at` is at or before `now`, through the index.
-    async fn overdue_holds(&self, now: Timestamp) -> Result<Vec<ReservationId>>;
+    /// HELD reservations whose `expires_at` is at or before `now`, through the index, a
+    /// page at a time, the longest overdue first within each part of the index. A page is
+    /// read only when the stream is polled for it, so a caller that stops early has read
+    /// little more than it used; an error ends the part it came from.
+    fn overdue_holds(&self, now: Timestamp) -> BoxStream<'_, Result<Vec<ReservationId>>>;
 }
 
 #[async_trait]
@@ -272,10 +275,14 @@ pub struct SkuBooks {
     pub levels: StockLevels,
     /// `on_hand` as the sku item keeps it.
     pub recorded_on_hand: u64,
-    /// The sum of every adjustment's delta.
+    /// The running total of every adjustment's delta, kept with `on_hand` as each one is
+    /// written (not summed from the history on each read).
     pub adjustments: i64,
     /// The sum of the units HELD reservations hold of this sku.
     pub held: u64,
+    /// `levels` did not change while the holds were read, so `held` and `levels.reserved`
+    /// are of the same moment. Under traffic they may not be: the comparison waits.
+    pub settled: bool,
 }
 
 #[async_trait]

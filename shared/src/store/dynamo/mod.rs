@@ -81,6 +81,46 @@ impl DynamoStore {
         Ok(out.item)
     }
 
+    /// The items of `keys` that exist, read consistently, 100 keys a request (DynamoDB's
+    /// limit); keys a throttled partition leaves unprocessed are asked for again with
+    /// back-off, and `Contention` when some are still left.
+    async fn batch_get(&self, keys: Vec<codec::Attributes>) -> Result<Vec<codec::Attributes>> {
+        use aws_sdk_dynamodb::types::KeysAndAttributes;
+        let mut found = Vec::with_capacity(keys.len());
+        for chunk in keys.chunks(100) {
+            let mut pending = chunk.to_vec();
+            let mut backoff = crate::retry::Backoff::default();
+            while !pending.is_empty() && backoff.next_attempt().await {
+                let request = writes::build(
+                    "keys",
+                    KeysAndAttributes::builder()
+                        .set_keys(Some(std::mem::take(&mut pending)))
+                        .consistent_read(true)
+                        .build(),
+                )?;
+                let out = self
+                    .client
+                    .batch_get_item()
+                    .request_items(&self.table, request)
+                    .send()
+                    .await
+                    .map_err(|e| store_error("BatchGetItem", e))?;
+                if let Some(items) = out.responses().and_then(|r| r.get(&self.table)) {
+                    found.extend(items.iter().cloned());
+                }
+                pending = out
+                    .unprocessed_keys()
+                    .and_then(|u| u.get(&self.table))
+                    .map(|k| k.keys().to_vec())
+                    .unwrap_or_default();
+            }
+            if !pending.is_empty() {
+                return Err(Error::Contention);
+            }
+        }
+        Ok(found)
+    }
+
     /// Runs a transaction; a cancellation is an answer, not an error. A transaction
     /// refused whole because DynamoDB was busy (throttled, or an internal error after the
     /// SDK's own retries) is a cancellation too, so the caller backs off and tries again:

@@ -1,19 +1,16 @@
 //! Stock: a sku's item and its shard items, creating a sku, resharding it, adjustments.
 
 use async_trait::async_trait;
-use aws_sdk_dynamodb::types::KeysAndAttributes;
 
 use super::codec::{corrupt, get_n, get_parsed, key_of, n, s, values, Attributes};
 use super::holds::hold_item;
 use super::orders::order_item;
 use super::records::with_receipt;
 use super::schema::{self, ItemKey};
-use super::writes::build;
-use super::{store_error, DynamoStore, Transaction};
+use super::{DynamoStore, Transaction};
 use crate::domain::{Adjustment, ShardCount, ShardStock, Sku, Take, Timestamp};
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::idempotency::RecordedRequest;
-use crate::retry::Backoff;
 use crate::store::{
     Attempt, ReadStock, RecordExists, SkuStock, TakeRefused, TakeStock, Taker, WriteStock,
 };
@@ -58,79 +55,52 @@ impl ReadStock for DynamoStore {
         let Some(meta) = self.get(schema::sku_key(sku)).await? else {
             return Ok(None);
         };
-        let active = get_n(&meta, "shards").and_then(|count: u64| {
-            ShardCount::new(count).map_err(|_| corrupt(&meta, "attribute shards is out of range"))
+        self.stock_of(sku, &meta).await.map(Some)
+    }
+}
+
+impl DynamoStore {
+    /// The sku as its item `meta` (read before) and its shard items say.
+    pub(super) async fn stock_of(&self, sku: &Sku, meta: &Attributes) -> Result<SkuStock> {
+        let active = get_n(meta, "shards").and_then(|count: u64| {
+            ShardCount::new(count).map_err(|_| corrupt(meta, "attribute shards is out of range"))
         })?;
-        let items: u16 = get_n(&meta, "shard_items")?;
-        let mut updated_at = get_parsed(&meta, "updated_at", Timestamp::parse)?;
-        let mut pending: Vec<Attributes> = (0..items)
+        let items: u16 = get_n(meta, "shard_items")?;
+        let mut updated_at = get_parsed(meta, "updated_at", Timestamp::parse)?;
+        let keys: Vec<Attributes> = (0..items)
             .map(|shard| {
                 let (pk, sk) = schema::stock_key(sku, shard);
                 values([("pk", s(pk)), ("sk", s(sk))])
             })
             .collect();
         let mut shards = Vec::with_capacity(usize::from(items));
-        let mut backoff = Backoff::default();
-        while backoff.next_attempt().await {
-            if pending.is_empty() {
-                break;
-            }
-            let request = build(
-                "keys",
-                KeysAndAttributes::builder()
-                    .set_keys(Some(std::mem::take(&mut pending)))
-                    .consistent_read(true)
-                    .build(),
-            )?;
-            let out = self
-                .client
-                .batch_get_item()
-                .request_items(&self.table, request)
-                .send()
-                .await
-                .map_err(|e| store_error("BatchGetItem", e))?;
-            for item in out
-                .responses()
-                .and_then(|r| r.get(&self.table))
-                .into_iter()
-                .flatten()
-            {
-                let shard = match key_of(item)? {
-                    ItemKey::Stock(of, shard) if of == *sku && shard < items => shard,
-                    _ => return Err(corrupt(item, "it is not a stock shard of its sku")),
-                };
-                updated_at = updated_at.max(get_parsed(item, "updated_at", Timestamp::parse)?);
-                shards.push(ShardStock {
-                    shard,
-                    available: get_n(item, "available")?,
-                    reserved: get_n(item, "reserved")?,
-                    sold: get_n(item, "sold")?,
-                });
-            }
-            // Throttled keys come back unprocessed: ask again for those.
-            pending = out
-                .unprocessed_keys()
-                .and_then(|u| u.get(&self.table))
-                .map(|k| k.keys().to_vec())
-                .unwrap_or_default();
-        }
-        if !pending.is_empty() {
-            return Err(Error::Contention);
+        for item in &self.batch_get(keys).await? {
+            let shard = match key_of(item)? {
+                ItemKey::Stock(of, shard) if of == *sku && shard < items => shard,
+                _ => return Err(corrupt(item, "it is not a stock shard of its sku")),
+            };
+            updated_at = updated_at.max(get_parsed(item, "updated_at", Timestamp::parse)?);
+            shards.push(ShardStock {
+                shard,
+                available: get_n(item, "available")?,
+                reserved: get_n(item, "reserved")?,
+                sold: get_n(item, "sold")?,
+            });
         }
         if shards.len() != usize::from(items) {
             return Err(corrupt(
-                &meta,
+                meta,
                 &format!("it counts {items} shard items, {} were found", shards.len()),
             ));
         }
         shards.sort_by_key(|s| s.shard);
-        Ok(Some(SkuStock {
+        Ok(SkuStock {
             sku: sku.clone(),
-            on_hand: get_n(&meta, "on_hand")?,
+            on_hand: get_n(meta, "on_hand")?,
             active,
             shards,
             updated_at,
-        }))
+        })
     }
 }
 
@@ -175,6 +145,7 @@ impl WriteStock for DynamoStore {
             ("entity", s("sku")),
             ("sku", s(sku.as_str())),
             ("on_hand", n(opening.delta)),
+            ("adjusted", n(opening.delta)),
             ("shards", n(spread.len())),
             ("shard_items", n(spread.len())),
             ("sweep_bucket", s(schema::SKUS_BUCKET)),
@@ -248,11 +219,15 @@ impl WriteStock for DynamoStore {
         let at = adjustment.at.to_string();
         let mut items = vec![self.update(
             schema::sku_key(sku),
-            "SET on_hand = :next, updated_at = :at",
+            // `adjusted` is the running total the audit checks `on_hand` against. A sku
+            // item written before it was kept starts it at the `on_hand` it was seen with.
+            "SET on_hand = :next, adjusted = if_not_exists(adjusted, :seen) + :delta, \
+             updated_at = :at",
             "on_hand = :seen",
             values([
                 (":next", n(seen.on_hand as i64 + adjustment.delta)),
                 (":seen", n(seen.on_hand)),
+                (":delta", n(adjustment.delta)),
                 (":at", s(&at)),
             ]),
         )?];

@@ -4,100 +4,158 @@ use std::collections::BTreeMap;
 
 use async_trait::async_trait;
 use futures::future::try_join_all;
+use futures::stream::{self, BoxStream, StreamExt, TryStreamExt};
 
-use super::codec::{corrupt, get_n, key_of, s, values};
+use super::codec::{corrupt, get_n, key_of, n, s, values, Attributes};
 use super::holds::reservation_from;
 use super::schema::{self, ItemKey, StoredStatus, Sweep, BUCKETS};
 use super::{store_error, DynamoStore, Transaction};
 use crate::domain::{
-    CommandId, CommandStatus, ReservationId, ReservationStatus, Restock, Sku, Timestamp,
+    CommandId, CommandStatus, ReservationId, ReservationStatus, Restock, Sku, StockLevels,
+    Timestamp,
 };
 use crate::error::{Error, Result};
 use crate::store::{
     FindOverdueHolds, FindUnappliedCommands, ReadBooks, ReadCommand, ReadStock, SkuBooks,
 };
 
+/// Keys per page of an index query: a stream of pages stops soon after its reader does.
+const PAGE_SIZE: i32 = 200;
+
 impl DynamoStore {
     /// What `read` makes of the key of every item in one index bucket, up to `upto` when
-    /// given. An item whose key `schema` does not read, or that `read` refuses (of a kind
-    /// that has no place in the bucket), is an error: the sweep fails loudly rather than
-    /// pass over an item it cannot account for.
-    async fn bucket<T>(
+    /// given, a page per query, read only when the stream is polled. An item whose key
+    /// `schema` does not read, or that `read` refuses (of a kind that has no place in the
+    /// bucket), is an error: the sweep fails loudly rather than pass over an item it
+    /// cannot account for.
+    fn bucket_pages<T: Send + 'static>(
         &self,
         bucket: String,
         upto: Option<String>,
-        read: impl Fn(ItemKey) -> Option<T>,
-    ) -> Result<Vec<T>> {
-        let mut keys = Vec::new();
-        let mut start = None;
-        loop {
-            let mut query = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .index_name(schema::SWEEP_INDEX)
-                .expression_attribute_values(":b", s(bucket.clone()))
-                .set_exclusive_start_key(start);
-            query = match &upto {
-                Some(upto) => query
-                    .key_condition_expression("sweep_bucket = :b AND sweep_at <= :upto")
-                    .expression_attribute_values(":upto", s(upto)),
-                None => query.key_condition_expression("sweep_bucket = :b"),
-            };
-            let out = query.send().await.map_err(|e| store_error("Query", e))?;
-            for item in out.items() {
-                let key = read(key_of(item)?).ok_or_else(|| {
-                    corrupt(item, &format!("it has no place in sweep bucket {bucket}"))
-                })?;
-                keys.push(key);
+        read: fn(ItemKey) -> Option<T>,
+    ) -> BoxStream<'_, Result<Vec<T>>> {
+        // The state is where the next query starts; `None` once the last page is read.
+        let first: Option<Option<Attributes>> = Some(None);
+        stream::try_unfold(first, move |next| {
+            let (bucket, upto) = (bucket.clone(), upto.clone());
+            async move {
+                let Some(start) = next else {
+                    return Ok(None);
+                };
+                let mut query = self
+                    .client
+                    .query()
+                    .table_name(&self.table)
+                    .index_name(schema::SWEEP_INDEX)
+                    .limit(PAGE_SIZE)
+                    .expression_attribute_values(":b", s(bucket.clone()))
+                    .set_exclusive_start_key(start);
+                query = match upto {
+                    Some(upto) => query
+                        .key_condition_expression("sweep_bucket = :b AND sweep_at <= :upto")
+                        .expression_attribute_values(":upto", s(upto)),
+                    None => query.key_condition_expression("sweep_bucket = :b"),
+                };
+                let out = query.send().await.map_err(|e| store_error("Query", e))?;
+                let keys = out
+                    .items()
+                    .iter()
+                    .map(|item| {
+                        read(key_of(item)?).ok_or_else(|| {
+                            corrupt(item, &format!("it has no place in sweep bucket {bucket}"))
+                        })
+                    })
+                    .collect::<Result<Vec<T>>>()?;
+                Ok(Some((keys, out.last_evaluated_key.map(Some))))
             }
-            start = out.last_evaluated_key;
-            if start.is_none() {
-                return Ok(keys);
-            }
-        }
+        })
+        .boxed()
     }
 
-    async fn buckets<T>(
+    /// Every bucket of a kind as one stream of pages, the buckets read side by side.
+    fn bucket_streams<T: Send + 'static>(
+        &self,
+        kind: Sweep,
+        upto: Option<String>,
+        read: fn(ItemKey) -> Option<T>,
+    ) -> BoxStream<'_, Result<Vec<T>>> {
+        stream::select_all(
+            (0..BUCKETS).map(|b| self.bucket_pages(kind.bucket(b), upto.clone(), read)),
+        )
+        .boxed()
+    }
+
+    async fn bucket<T: Send + 'static>(
+        &self,
+        bucket: String,
+        upto: Option<String>,
+        read: fn(ItemKey) -> Option<T>,
+    ) -> Result<Vec<T>> {
+        let pages: Vec<Vec<T>> = self.bucket_pages(bucket, upto, read).try_collect().await?;
+        Ok(pages.into_iter().flatten().collect())
+    }
+
+    async fn buckets<T: Send + 'static>(
         &self,
         kind: Sweep,
         upto: Option<String>,
         read: fn(ItemKey) -> Option<T>,
     ) -> Result<Vec<T>> {
-        let all =
-            try_join_all((0..BUCKETS).map(|b| self.bucket(kind.bucket(b), upto.clone(), read)))
-                .await?;
-        Ok(all.into_iter().flatten().collect())
+        let pages: Vec<Vec<T>> = self.bucket_streams(kind, upto, read).try_collect().await?;
+        Ok(pages.into_iter().flatten().collect())
     }
 
-    async fn sku_books(&self, sku: Sku, held: u64) -> Result<SkuBooks> {
-        let stock = self.sku_stock(&sku).await?.ok_or_else(|| Error::Store {
-            message: format!("sku {sku} has no sku item"),
-            retryable: false,
-        })?;
-        let mut adjustments = 0i64;
-        self.query_partition(schema::sku(&sku), Some(schema::ADJUSTMENT_PREFIX), |item| {
-            if !matches!(key_of(item)?, ItemKey::Adjustment(of, _) if of == sku) {
-                return Err(corrupt(item, "it is not an adjustment of its sku"));
-            }
-            adjustments += get_n::<i64>(item, "delta")?;
-            Ok(())
-        })
-        .await?;
+    /// The sku's books from its item and its shards, its holds not yet counted: the running total of adjustments is
+    /// kept on the sku item, so the history is not read.
+    async fn sku_books(&self, sku: Sku) -> Result<SkuBooks> {
+        let meta = self
+            .get(schema::sku_key(&sku))
+            .await?
+            .ok_or_else(|| Error::Store {
+                message: format!("sku {sku} has no sku item"),
+                retryable: false,
+            })?;
+        let stock = self.stock_of(&sku, &meta).await?;
+        let adjustments = match meta.get("adjusted") {
+            Some(_) => get_n::<i64>(&meta, "adjusted")?,
+            None => self.start_running_total(&sku, stock.on_hand).await?,
+        };
         Ok(SkuBooks {
             levels: stock.levels(),
             recorded_on_hand: stock.on_hand,
             adjustments,
-            held,
+            held: 0,
+            settled: true,
         })
+    }
+
+    /// A sku item written before the running total was kept: its history summed once,
+    /// and the sum written as the total if nothing adjusted the sku since `on_hand` was
+    /// read (else the adjustment has started the total itself).
+    async fn start_running_total(&self, sku: &Sku, on_hand: u64) -> Result<i64> {
+        let mut sum = 0i64;
+        self.query_partition(schema::sku(sku), Some(schema::ADJUSTMENT_PREFIX), |item| {
+            if !matches!(key_of(item)?, ItemKey::Adjustment(of, _) if of == *sku) {
+                return Err(corrupt(item, "it is not an adjustment of its sku"));
+            }
+            sum += get_n::<i64>(item, "delta")?;
+            Ok(())
+        })
+        .await?;
+        let item = self.update(
+            schema::sku_key(sku),
+            "SET adjusted = :sum",
+            "attribute_not_exists(adjusted) AND on_hand = :on_hand",
+            values([(":sum", n(sum)), (":on_hand", n(on_hand))]),
+        )?;
+        self.transact(vec![item]).await?;
+        Ok(sum)
     }
 }
 
-#[async_trait]
 impl FindOverdueHolds for DynamoStore {
-    async fn overdue_holds(&self, now: Timestamp) -> Result<Vec<ReservationId>> {
-        self.buckets(Sweep::Hold, Some(now.to_string()), reservation_id)
-            .await
+    fn overdue_holds(&self, now: Timestamp) -> BoxStream<'_, Result<Vec<ReservationId>>> {
+        self.bucket_streams(Sweep::Hold, Some(now.to_string()), reservation_id)
     }
 }
 
@@ -140,16 +198,59 @@ impl FindUnappliedCommands for DynamoStore {
 
 #[async_trait]
 impl ReadBooks for DynamoStore {
+    /// Each sku's stock is read before the holds and, where the two disagree, again
+    /// after: a sku whose stock moved in between is not `settled`.
     async fn books(&self) -> Result<Vec<SkuBooks>> {
+        let skus: Vec<Sku> = self
+            .bucket(schema::SKUS_BUCKET.into(), None, |key| match key {
+                ItemKey::Sku(sku) => Some(sku),
+                _ => None,
+            })
+            .await?;
+        let mut books: Vec<SkuBooks> = stream::iter(skus)
+            .map(|sku| self.sku_books(sku))
+            .buffer_unordered(SKU_READS)
+            .try_collect()
+            .await?;
+        let held = self.held_units().await?;
+        for b in &mut books {
+            b.held = held.get(&b.levels.sku).copied().unwrap_or(0);
+        }
+        let disagreeing: Vec<StockLevels> = books
+            .iter()
+            .filter(|b| b.held != b.levels.reserved)
+            .map(|b| b.levels.clone())
+            .collect();
+        let moved: Vec<Sku> = stream::iter(disagreeing)
+            .map(|before| async move {
+                let after = self.sku_stock(&before.sku).await?;
+                let moved = after.is_none_or(|a| a.levels() != before);
+                Ok::<_, Error>(moved.then_some(before.sku))
+            })
+            .buffer_unordered(SKU_READS)
+            .try_filter_map(|moved| async move { Ok(moved) })
+            .try_collect()
+            .await?;
+        for b in &mut books {
+            b.settled = !moved.contains(&b.levels.sku);
+        }
+        Ok(books)
+    }
+}
+
+/// How many skus' books are read at once.
+const SKU_READS: usize = 16;
+
+impl DynamoStore {
+    /// The units HELD reservations hold, by sku.
+    async fn held_units(&self) -> Result<BTreeMap<Sku, u64>> {
         let held_ids = self.buckets(Sweep::Hold, None, reservation_id).await?;
-        let holds = try_join_all(
-            held_ids
-                .iter()
-                .map(|id| self.get(schema::reservation_key(id))),
-        )
-        .await?;
+        let keys = held_ids.iter().map(|id| {
+            let (pk, sk) = schema::reservation_key(id);
+            values([("pk", s(pk)), ("sk", s(sk))])
+        });
         let mut held: BTreeMap<Sku, u64> = BTreeMap::new();
-        for item in holds.iter().flatten() {
+        for item in &self.batch_get(keys.collect()).await? {
             let reservation = reservation_from(item)?;
             if reservation.status == ReservationStatus::Held {
                 for a in &reservation.allocations {
@@ -157,17 +258,7 @@ impl ReadBooks for DynamoStore {
                 }
             }
         }
-        let skus: Vec<Sku> = self
-            .bucket(schema::SKUS_BUCKET.into(), None, |key| match key {
-                ItemKey::Sku(sku) => Some(sku),
-                _ => None,
-            })
-            .await?;
-        try_join_all(skus.into_iter().map(|sku| {
-            let held = held.get(&sku).copied().unwrap_or(0);
-            self.sku_books(sku, held)
-        }))
-        .await
+        Ok(held)
     }
 }
 
