@@ -10,10 +10,7 @@
 use lambda_http::http::{HeaderValue, Method};
 use std::sync::Arc;
 
-use lambda_http::aws_lambda_events::apigw::{
-    ApiGatewayRequestAuthorizer, ApiGatewayRequestAuthorizerIamDescription,
-    ApiGatewayV2httpRequestContext,
-};
+use lambda_http::aws_lambda_events::apigw::ApiGatewayV2httpRequestContext;
 use lambda_http::request::RequestContext;
 use lambda_http::{Body, Request};
 use proptest::prelude::*;
@@ -181,15 +178,11 @@ fn reason_reads_back(reason: Option<&Reason>) -> Result<(), TestCaseError> {
     Ok(())
 }
 
-/// The context API Gateway gives a request an IAM principal signed: one every route
-/// lets through to its parsers.
+/// The context API Gateway gives a request an IAM principal signed (the local gateway's
+/// admin role): one every route lets through to its parsers.
 fn back_office() -> RequestContext {
-    let mut iam = ApiGatewayRequestAuthorizerIamDescription::default();
-    iam.user_arn = Some("arn:aws:sts::000000000000:assumed-role/back-office/fuzz".into());
-    let mut authorizer = ApiGatewayRequestAuthorizer::default();
-    authorizer.iam = Some(iam);
     let mut context = ApiGatewayV2httpRequestContext::default();
-    context.authorizer = Some(authorizer);
+    context.authorizer = Some(stockroom_local::gateway::iam_authorizer("fuzz"));
     RequestContext::ApiGatewayV2(context)
 }
 

@@ -105,8 +105,8 @@ impl DynamoStore {
         Ok(pages.into_iter().flatten().collect())
     }
 
-    /// The sku's books from its item and its shards, its holds not yet counted: the running total of adjustments is
-    /// kept on the sku item, so the history is not read.
+    /// The sku's books from its item and its shards, its holds not yet counted: the
+    /// running total of adjustments is kept on the sku item, so the history is not read.
     async fn sku_books(&self, sku: Sku) -> Result<SkuBooks> {
         let meta = self
             .get(schema::sku_key(&sku))
