@@ -131,6 +131,23 @@ def value_size(value):
     return len(json.dumps(data))
 
 
+def partition_key_text(value):
+    """A partition key's value as text: the string itself, or its JSON."""
+    return value.get("S") if "S" in value else json.dumps(value, sort_keys=True)
+
+
+def items_in(response):
+    """How many items a successful read answered with (GetItem, Query, BatchGetItem)."""
+    if response[0] != 200:
+        return 0
+    answer = json.loads(response[2])
+    if "Item" in answer:
+        return 1
+    if "Items" in answer:
+        return len(answer["Items"])
+    return sum(len(items) for items in answer.get("Responses", {}).values())
+
+
 def item_size(attributes):
     """An item's size as DynamoDB counts it: names plus values, in bytes."""
     return sum(len(name.encode()) + value_size(v) for name, v in attributes.items())
@@ -312,6 +329,7 @@ COUNTERS = (
     "write_throttles",
     "limit_refusals",
     "idempotent_replays",
+    "items_read",
 )
 
 
@@ -319,16 +337,27 @@ class Stats:
     def __init__(self):
         self._lock = threading.Lock()
         self._tables = {}
+        # Per table, how many transaction actions named each partition key: what shows
+        # that no transaction touched an item every buyer would share.
+        self._transacted = {}
 
-    def add(self, tables, counter):
+    def add(self, tables, counter, amount=1):
         with self._lock:
             for table in set(tables):
                 counts = self._tables.setdefault(table, dict.fromkeys(COUNTERS, 0))
-                counts[counter] += 1
+                counts[counter] += amount
+
+    def transacted(self, table, partition_keys):
+        with self._lock:
+            keys = self._transacted.setdefault(table, {})
+            for key in set(partition_keys):
+                keys[key] = keys.get(key, 0) + 1
 
     def of(self, table):
         with self._lock:
-            return dict(self._tables.get(table, dict.fromkeys(COUNTERS, 0)))
+            counts = dict(self._tables.get(table, dict.fromkeys(COUNTERS, 0)))
+            counts["transactions_by_partition_key"] = dict(self._transacted.get(table, {}))
+            return counts
 
     def all(self):
         with self._lock:
@@ -904,6 +933,8 @@ class Emulator:
 
     def run_transaction(self, environ, body, targets, table_names):
         self.stats.add(table_names, "transactions_attempted")
+        for _, _, table, key, _ in targets:
+            self.stats.transacted(table.name, [partition_key_text(key[table.hash_key_attr])])
         settings = [self.settings(name) for name in table_names]
         held = [item if s.conflicts else None for (*_, item), s in zip(targets, settings)]
         busy = self.holds.claim_transaction(held)
@@ -1066,6 +1097,8 @@ class Emulator:
             response = self.call_moto(environ, body)
         if error_type(response) is None:
             self.stats.add(table_names, "transactions_committed")
+            for name in table_names:
+                self.stats.add([name], "items_read")
         return response
 
     def single_write(self, environ, body, request, backend, operation):
@@ -1119,7 +1152,9 @@ class Emulator:
                 if self.throughput.try_charge({self.partition(table, key): units}, rate):
                     self.stats.add([table.name], "read_throttles")
                     return throttle_error(table, "Read")
-            return self.call_moto(environ, body)
+            response = self.call_moto(environ, body)
+        self.stats.add([table.name], "items_read", items_in(response))
+        return response
 
     def query(self, environ, body, request, backend, _):
         table = self.table(backend, request["TableName"])
@@ -1127,7 +1162,9 @@ class Emulator:
         partition = self.query_partition(table, request) if rate > 0 else None
         with self.moto_lock:
             if partition is None:
-                return self.call_moto(environ, body)
+                response = self.call_moto(environ, body)
+                self.stats.add([table.name], "items_read", items_in(response))
+                return response
             # The cost is known once the items are read: refuse when the partition is in
             # debt, charge after.
             if not self.throughput.has_units(partition, rate):
@@ -1139,7 +1176,8 @@ class Emulator:
                 self.throughput.charge(
                     partition, read_units(size, request.get("ConsistentRead", False)), rate
                 )
-            return response
+        self.stats.add([table.name], "items_read", items_in(response))
+        return response
 
     def query_partition(self, table, request):
         hash_attr, index = table.hash_key_attr, request.get("IndexName", "")
@@ -1163,7 +1201,14 @@ class Emulator:
             )
         return None
 
-    def batch_get_item(self, environ, body, request, backend, _):
+    def batch_get_item(self, environ, body, request, backend, operation):
+        response = self.batch_get_within_throughput(environ, body, request, backend, operation)
+        names = [table_name_of(name) for name in request["RequestItems"]]
+        if len(names) == 1:
+            self.stats.add(names, "items_read", items_in(response))
+        return response
+
+    def batch_get_within_throughput(self, environ, body, request, backend, _):
         """Keys whose partition is out of read units come back in UnprocessedKeys; all of
         them out is a throttling error, as DynamoDB does."""
         requested = request["RequestItems"]

@@ -398,6 +398,39 @@ class EmulatorTest(unittest.TestCase):
 
     # --- rollback and idempotency ---
 
+    def test_stats_count_items_read_and_the_partition_keys_transactions_name(self):
+        for pk in ("a", "b"):
+            self.db.put_item(TableName=self.table, Item={**self.key(pk), "n": {"N": "5"}})
+        self.item("a")
+        self.item("missing")
+        self.db.batch_get_item(
+            RequestItems={self.table: {"Keys": [self.key("a"), self.key("b"), self.key("c")]}}
+        )
+        self.db.query(
+            TableName=self.table,
+            KeyConditionExpression="pk = :pk",
+            ExpressionAttributeValues={":pk": {"S": "b"}},
+        )
+        self.assertEqual(self.stats()["items_read"], 1 + 0 + 2 + 1)
+        self.db.transact_write_items(TransactItems=[self.decrement("a"), self.decrement("b")])
+        self.assert_error(
+            lambda: self.db.transact_write_items(TransactItems=[self.decrement("a", at_least=9)]),
+            "TransactionCanceledException",
+        )
+        self.assertEqual(self.stats()["transactions_by_partition_key"], {"a": 2, "b": 1})
+
+    def test_a_failed_condition_in_a_transaction_shows_the_item_when_asked(self):
+        self.db.put_item(TableName=self.table, Item={**self.key("stock"), "n": {"N": "1"}})
+        asking = self.decrement("stock", at_least=2)
+        asking["Update"]["ReturnValuesOnConditionCheckFailure"] = "ALL_OLD"
+        response = self.assert_error(
+            lambda: self.db.transact_write_items(TransactItems=[asking, self.put("new")]),
+            "TransactionCanceledException",
+        )
+        reasons = response["CancellationReasons"]
+        self.assertEqual(reasons[0]["Item"]["n"], {"N": "1"})
+        self.assertNotIn("Item", reasons[1])
+
     def test_a_cancelled_transaction_leaves_every_item_as_it_was(self):
         self.db.put_item(TableName=self.table, Item={**self.key("stock"), "n": {"N": "1"}})
         self.db.put_item(

@@ -208,6 +208,7 @@ fn operations() -> BTreeMap<(&'static str, &'static str), Operation> {
                     "forbidden",
                     "sku_not_found",
                     "insufficient_stock",
+                    "too_many_stock_items",
                     "campaign_not_found",
                     "campaign_not_active",
                     "campaign_required",
@@ -266,6 +267,7 @@ fn operations() -> BTreeMap<(&'static str, &'static str), Operation> {
                     "reservation_not_held",
                     "sku_not_found",
                     "insufficient_stock",
+                    "too_many_stock_items",
                 ],
             )
             .then(vec![

@@ -65,6 +65,8 @@ pub enum Error {
     CampaignRequired { campaign: CampaignId, sku: Sku },
     #[error("this would take the customer past the per-customer limit of campaign {0}")]
     PurchaseLimitExceeded(CampaignId),
+    #[error("the units asked for are spread over more than {0} stock items, more than one atomic write can take: ask for fewer lines or fewer units per line")]
+    TooManyStockItems(usize),
     #[error("too many concurrent updates of the same stock; retry shortly")]
     Contention,
     /// More than one atomic write can hold; the message says what to send instead.
@@ -116,6 +118,7 @@ impl Error {
             Error::CampaignRequired { .. } => (409, "campaign_required"),
             Error::PurchaseLimitExceeded(_) => (409, "purchase_limit_exceeded"),
             Error::RefundExceedsOrder { .. } => (409, "refund_exceeds_order"),
+            Error::TooManyStockItems(_) => (409, "too_many_stock_items"),
             Error::TooLarge(_) => (413, "payload_too_large"),
             Error::Contention => (503, "contention"),
             Error::Store {

@@ -389,10 +389,10 @@ async fn changing_the_shard_count_with_holds_outstanding_loses_nothing() {
 }
 
 #[tokio::test]
-async fn a_reservation_over_dynamodbs_hundred_actions_is_refused_as_too_large_and_holds_nothing() {
+async fn a_hold_over_more_stock_items_than_one_transaction_takes_is_refused_up_front() {
     let app = TestApp::spawn().await;
     // 25 skus with one unit on each of 8 shards: 5 units of each must come from 5 shards,
-    // 125 stock updates and the record in one transaction, which DynamoDB refuses.
+    // 125 stock items for one hold, where one transaction takes 100 actions.
     let skus: Vec<String> = (0..25).map(|i| format!("thin-{i}")).collect();
     for sku in &skus {
         let put = app
@@ -405,27 +405,51 @@ async fn a_reservation_over_dynamodbs_hundred_actions_is_refused_as_too_large_an
             .await;
         assert_eq!(put.status, 201, "{}", put.text);
     }
-    let lines: Vec<(&str, u64)> = skus.iter().map(|s| (s.as_str(), 5)).collect();
+    let mut lines: Vec<(&str, u64)> = skus.iter().map(|s| (s.as_str(), 5)).collect();
     let answer = app.reserve("too-wide", &lines).await;
-    assert_eq!(answer.status, 413, "{}", answer.text);
-    assert_eq!(answer.code(), "payload_too_large");
-    assert!(
-        answer.body["detail"]
-            .as_str()
-            .is_some_and(|d| !d.contains("Exception")),
+    assert_eq!(
+        (answer.status, answer.code()),
+        (409, "too_many_stock_items"),
         "{}",
         answer.text
     );
     let stats = app.emulator_stats().await;
-    assert!(
-        stats["limit_refusals"].as_u64() > Some(0),
-        "the emulator refused it: {stats}"
+    assert_eq!(
+        stats["limit_refusals"], 0,
+        "refused before DynamoDB: {stats}"
     );
     for sku in &skus {
         assert_eq!(levels(&app.stock(sku).await), (8, 0, 0, 8));
     }
-    // Narrower, it fits.
-    let answer = app.reserve("narrower", &lines[..10]).await;
-    assert_eq!(answer.status, 201, "{}", answer.text);
+    // 19 lines of 5 and one of 2: 97 stock items, the most a hold may take. Its commit
+    // (the items, the hold, the order) and its refund's restock (the items, the command,
+    // the refund) each fit one transaction.
+    lines.truncate(20);
+    lines[19].1 = 2;
+    let held = app.reserve("widest", &lines).await;
+    assert_eq!(held.status, 201, "{}", held.text);
+    let reservation_id = held.body["reservation_id"].as_str().unwrap();
+    let order = app
+        .post(
+            "/orders",
+            "widest-order",
+            &json!({"reservation_id": reservation_id}),
+        )
+        .await;
+    assert_eq!(order.status, 201, "{}", order.text);
+    let order_id = order.body["order_id"].as_str().unwrap();
+    let refund = app
+        .post(
+            &format!("/orders/{order_id}/refunds"),
+            "widest-refund",
+            &json!({"restock": true}),
+        )
+        .await;
+    assert_eq!(refund.status, 202, "{}", refund.text);
+    app.drain_queue().await;
+    for sku in &skus {
+        assert_eq!(levels(&app.stock(sku).await), (8, 0, 0, 8), "{sku}");
+    }
+    assert_eq!(app.emulator_stats().await["limit_refusals"], 0);
     app.cleanup().await;
 }

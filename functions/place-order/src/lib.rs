@@ -14,7 +14,7 @@ use stockroom::store::{
     ReadCampaign, ReadOrder, ReadRecord, ReadReservation, ReadStock, WriteHold, WriteStock,
 };
 use stockroom::usecases::orders::{self, NewOrder, Source};
-use stockroom::usecases::ShardCounts;
+use stockroom::usecases::StockViews;
 use stockroom::{Clock, Error, Result};
 
 /// Either `{"reservation_id"}` or `{"lines", "customer_id"?}`.
@@ -81,7 +81,7 @@ pub fn routes<H: Serve<Call>>() -> Routes<Arc<H>> {
 pub struct PlaceOrders<S> {
     store: S,
     clock: Arc<dyn Clock>,
-    shard_counts: ShardCounts,
+    views: StockViews,
 }
 
 impl<S> Serve<Call> for PlaceOrders<S>
@@ -107,7 +107,7 @@ where
                     fingerprint: request.fingerprint,
                 };
                 let location = format!("/orders/{}", order.order_id);
-                let placed = orders::place(&self.store, &self.shard_counts, order).await?;
+                let placed = orders::place(&self.store, &self.views, order).await?;
                 if let Recorded::Created(_, order) = &placed {
                     tracing::info!(order_id = %order.order_id, "order placed");
                     stockroom::metrics::count("Orders", 1, &[]);
@@ -126,7 +126,7 @@ impl<S> PlaceOrders<S> {
         Self {
             store,
             clock,
-            shard_counts: ShardCounts::default(),
+            views: StockViews::default(),
         }
     }
 }

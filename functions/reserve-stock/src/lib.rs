@@ -14,7 +14,7 @@ use stockroom::store::{
     ReadCampaign, ReadRecord, ReadReservation, ReadStock, WriteHold, WriteStock,
 };
 use stockroom::usecases::holds::{self, NewHold};
-use stockroom::usecases::ShardCounts;
+use stockroom::usecases::StockViews;
 use stockroom::{Clock, Result};
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -62,7 +62,7 @@ pub fn routes<H: Serve<Call>>() -> Routes<Arc<H>> {
 pub struct ReserveStock<S> {
     store: S,
     clock: Arc<dyn Clock>,
-    shard_counts: ShardCounts,
+    views: StockViews,
 }
 
 impl<S> Serve<Call> for ReserveStock<S>
@@ -84,7 +84,7 @@ where
                     fingerprint: request.fingerprint,
                 };
                 let location = format!("/reservations/{}", hold.reservation_id);
-                let placed = holds::reserve(&self.store, &self.shard_counts, hold).await?;
+                let placed = holds::reserve(&self.store, &self.views, hold).await?;
                 if let Recorded::Created(_, reservation) = &placed {
                     tracing::info!(reservation_id = %reservation.reservation_id, "reserved");
                     stockroom::metrics::count("Reservations", 1, &[]);
@@ -106,7 +106,7 @@ impl<S> ReserveStock<S> {
         Self {
             store,
             clock,
-            shard_counts: ShardCounts::default(),
+            views: StockViews::default(),
         }
     }
 }

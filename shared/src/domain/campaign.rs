@@ -60,19 +60,57 @@ pub struct Campaign {
     pub updated_at: Timestamp,
 }
 
-/// When a campaign sells: kept with each of its skus, so that a sale of the sku outside
-/// the campaign can be refused while it runs.
+/// A campaign's terms as each of its skus keeps them: stamped on the sku's stock items
+/// when the campaign is written, so that a take checks them in its own transaction
+/// without touching the campaign's item, which every buyer would share.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CampaignWindow {
+pub struct Offer {
     pub campaign_id: CampaignId,
     pub starts_at: Timestamp,
     pub ends_at: Timestamp,
+    pub per_customer_limit: u32,
 }
 
-impl CampaignWindow {
+impl Offer {
     /// Start inclusive, end exclusive.
     pub fn is_open(&self, now: Timestamp) -> bool {
         self.starts_at <= now && now < self.ends_at
+    }
+}
+
+/// What a sku's stock items say of the campaigns selling it. `version` changes with
+/// every change of the offers: a take is conditioned on the version it decided under,
+/// so a change of terms and a take never cross.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct SkuTerms {
+    /// 0: never stamped.
+    pub version: u64,
+    pub offers: Vec<Offer>,
+}
+
+impl SkuTerms {
+    /// The campaign selling the sku at `now`, if one is: customers buy it only there.
+    pub fn open_campaign(&self, now: Timestamp) -> Option<&CampaignId> {
+        self.offers
+            .iter()
+            .find(|o| o.is_open(now))
+            .map(|o| &o.campaign_id)
+    }
+
+    pub fn offer(&self, campaign: &CampaignId) -> Option<&Offer> {
+        self.offers.iter().find(|o| o.campaign_id == *campaign)
+    }
+
+    /// The terms once the campaigns listing the sku offer `offers`: `None` when that is
+    /// what these terms say already. Offers that ended by `now` are left out, so the
+    /// stamp stays small.
+    pub fn next(&self, offers: Vec<Offer>, now: Timestamp) -> Option<SkuTerms> {
+        let mut offers: Vec<Offer> = offers.into_iter().filter(|o| o.ends_at > now).collect();
+        offers.sort_by(|a, b| a.campaign_id.cmp(&b.campaign_id));
+        (offers != self.offers).then(|| SkuTerms {
+            version: self.version + 1,
+            offers,
+        })
     }
 }
 
@@ -88,11 +126,12 @@ impl Campaign {
     pub const MAX_SKUS: usize = 100;
     pub const MAX_LIMIT: u32 = 10_000;
 
-    pub fn window(&self) -> CampaignWindow {
-        CampaignWindow {
+    pub fn offer(&self) -> Offer {
+        Offer {
             campaign_id: self.campaign_id.clone(),
             starts_at: self.starts_at,
             ends_at: self.ends_at,
+            per_customer_limit: self.per_customer_limit,
         }
     }
 
@@ -104,7 +143,7 @@ impl Campaign {
         mut skus: impl Iterator<Item = &'a Sku>,
         units: u64,
     ) -> Result<(), CampaignRefusal> {
-        if !self.window().is_open(now) {
+        if !self.offer().is_open(now) {
             return Err(CampaignRefusal::NotActive);
         }
         if let Some(sku) = skus.find(|s| !self.skus.contains(*s)) {
@@ -260,6 +299,64 @@ mod tests {
             c.admits(at("2026-01-01T12:00:00Z"), [&tea].into_iter(), 4),
             Err(CampaignRefusal::OverLimit)
         );
+    }
+}
+
+#[cfg(test)]
+mod terms {
+    use super::*;
+
+    fn offer(id: &str, from: &str, to: &str, limit: u32) -> Offer {
+        Offer {
+            campaign_id: CampaignId::parse(id).unwrap(),
+            starts_at: Timestamp::parse(from).unwrap(),
+            ends_at: Timestamp::parse(to).unwrap(),
+            per_customer_limit: limit,
+        }
+    }
+
+    fn at(t: &str) -> Timestamp {
+        Timestamp::parse(t).unwrap()
+    }
+
+    #[test]
+    fn the_open_campaign_is_the_one_whose_window_holds_now() {
+        let terms = SkuTerms {
+            version: 3,
+            offers: vec![
+                offer("early", "2026-01-01T00:00:00Z", "2026-01-02T00:00:00Z", 1),
+                offer("late", "2026-01-03T00:00:00Z", "2026-01-04T00:00:00Z", 2),
+            ],
+        };
+        let open = |t| terms.open_campaign(at(t)).map(CampaignId::as_str);
+        assert_eq!(open("2026-01-01T00:00:00Z"), Some("early"));
+        assert_eq!(open("2026-01-02T00:00:00Z"), None);
+        assert_eq!(open("2026-01-03T12:00:00Z"), Some("late"));
+        assert_eq!(open("2025-12-31T23:59:59Z"), None);
+        let late = CampaignId::parse("late").unwrap();
+        assert_eq!(terms.offer(&late).map(|o| o.per_customer_limit), Some(2));
+        assert_eq!(terms.offer(&CampaignId::parse("none").unwrap()), None);
+        assert_eq!(
+            SkuTerms::default().open_campaign(at("2026-01-01T00:00:00Z")),
+            None
+        );
+    }
+
+    #[test]
+    fn new_terms_drop_ended_offers_sort_and_bump_the_version_only_on_a_change() {
+        let now = at("2026-01-02T00:00:00Z");
+        let ended = offer("ended", "2026-01-01T00:00:00Z", "2026-01-02T00:00:00Z", 1);
+        let b = offer("b", "2026-01-01T00:00:00Z", "2026-01-05T00:00:00Z", 2);
+        let a = offer("a", "2026-01-03T00:00:00Z", "2026-01-04T00:00:00Z", 3);
+        let first = SkuTerms::default()
+            .next(vec![ended.clone(), b.clone(), a.clone()], now)
+            .unwrap();
+        assert_eq!(first.version, 1);
+        assert_eq!(first.offers, vec![a.clone(), b.clone()]);
+        assert_eq!(first.next(vec![b.clone(), a.clone(), ended], now), None);
+        let second = first.next(vec![b.clone()], now).unwrap();
+        assert_eq!((second.version, second.offers), (2, vec![b]));
+        assert_eq!(SkuTerms::default().next(vec![], now), None);
     }
 }
 

@@ -14,7 +14,8 @@ pub use reservation::{
 };
 pub use sku::Sku;
 pub use stock::{
-    plan_decrement, spread, Counter, ShardCount, ShardStock, StockLevels, StockMove, Take,
+    plan_decrement, plan_moves, spread, Counter, Move, ShardCount, ShardStock, StockLevels,
+    StockMove, Take,
 };
 pub use timestamp::Timestamp;
 
@@ -39,4 +40,4 @@ pub use order::{
 };
 
 mod campaign;
-pub use campaign::{Campaign, CampaignId, CampaignRefusal, CampaignTerms, CampaignWindow};
+pub use campaign::{Campaign, CampaignId, CampaignRefusal, CampaignTerms, Offer, SkuTerms};

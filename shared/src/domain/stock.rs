@@ -95,6 +95,52 @@ pub fn spread(total: u64, count: ShardCount) -> Vec<u64> {
         .collect()
 }
 
+/// Available units moved from one shard of a sku to another.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Move {
+    pub from: u16,
+    pub to: u16,
+    pub quantity: u64,
+}
+
+/// The moves that bring each shard's available units from `have` to `want` (the same
+/// shards, the same total), each from a shard with more than it should hold to one with
+/// less: fewer moves than shards that gain or lose, none when they agree.
+pub fn plan_moves(have: &[(u16, u64)], want: &[(u16, u64)]) -> Vec<Move> {
+    let target = |shard: u16| {
+        want.iter()
+            .find(|(s, _)| *s == shard)
+            .map_or(0, |(_, w)| *w)
+    };
+    let mut surplus: Vec<(u16, u64)> = have
+        .iter()
+        .filter(|(s, h)| *h > target(*s))
+        .map(|(s, h)| (*s, h - target(*s)))
+        .collect();
+    let mut moves = Vec::new();
+    for &(shard, wanted) in want {
+        let held = have
+            .iter()
+            .find(|(s, _)| *s == shard)
+            .map_or(0, |(_, h)| *h);
+        let mut short = wanted.saturating_sub(held);
+        for (from, extra) in surplus.iter_mut().filter(|(_, e)| *e > 0) {
+            if short == 0 {
+                break;
+            }
+            let quantity = short.min(*extra);
+            moves.push(Move {
+                from: *from,
+                to: shard,
+                quantity,
+            });
+            *extra -= quantity;
+            short -= quantity;
+        }
+    }
+    moves
+}
+
 /// A sku's counters: the sums over every shard.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StockLevels {
@@ -229,6 +275,53 @@ mod tests {
                 }
             }
         }
+
+        #[test]
+        fn moves_bring_every_shard_to_its_target_one_step_at_a_time(
+            have in proptest::collection::vec(0u64..50, 1..16),
+            count in 1u64..16,
+        ) {
+            let total = have.iter().sum();
+            let mut want = spread(total, ShardCount::new(count).unwrap());
+            want.resize(want.len().max(have.len()), 0);
+            let mut now: Vec<u64> = have.clone();
+            now.resize(want.len(), 0);
+            let numbered = |v: &[u64]| -> Vec<(u16, u64)> {
+                v.iter().enumerate().map(|(i, q)| (i as u16, *q)).collect()
+            };
+            let moves = plan_moves(&numbered(&now), &numbered(&want));
+            let movers = now.iter().zip(&want).filter(|(h, w)| h != w).count();
+            prop_assert!(moves.len() < movers.max(1));
+            for m in &moves {
+                prop_assert!(m.quantity > 0 && m.from != m.to);
+                // Each step is possible when it is taken: the source holds the units.
+                prop_assert!(now[usize::from(m.from)] >= m.quantity);
+                now[usize::from(m.from)] -= m.quantity;
+                now[usize::from(m.to)] += m.quantity;
+            }
+            prop_assert_eq!(now, want);
+        }
+    }
+
+    #[test]
+    fn no_moves_when_the_shards_hold_what_they_should() {
+        let even = [(0, 3), (1, 3)];
+        assert!(plan_moves(&even, &even).is_empty());
+        assert_eq!(
+            plan_moves(&[(0, 5), (1, 1), (2, 0)], &[(0, 2), (1, 2), (2, 2)]),
+            vec![
+                Move {
+                    from: 0,
+                    to: 1,
+                    quantity: 1
+                },
+                Move {
+                    from: 0,
+                    to: 2,
+                    quantity: 2
+                },
+            ]
+        );
     }
 }
 

@@ -7,28 +7,31 @@
 //! adapter: the emulator suites are.
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 
 use async_trait::async_trait;
 use futures::stream::{self, BoxStream, StreamExt};
 
 use crate::domain::{
-    Adjustment, AdjustmentId, Campaign, CampaignId, CampaignWindow, CommandId, CommandStatus,
-    Counter, CustomerId, Order, OrderId, Refund, RefundId, Reservation, ReservationId,
-    ReservationStatus, Restock, ShardCount, ShardStock, Sku, StockMove, Take, Timestamp,
+    Adjustment, AdjustmentId, Campaign, CampaignId, CommandId, CommandStatus, Counter, CustomerId,
+    Offer, Order, OrderId, Refund, RefundId, Reservation, ReservationId, ReservationStatus,
+    Restock, ShardCount, ShardStock, Sku, SkuTerms, StockMove, Take, Timestamp,
 };
 use crate::error::{Error, Result};
 use crate::idempotency::RecordedRequest;
 use crate::store::{
     Attempt, EndHold, FindOverdueHolds, FindUnappliedCommands, NewRefund, ReadBooks, ReadCampaign,
     ReadCommand, ReadOrder, ReadRecord, ReadReservation, ReadStock, RecordExists, RecordKey,
-    SkuBooks, SkuStock, TakeRefused, TakeStock, Taker, UnitsMissing, WriteCampaign, WriteCommand,
-    WriteHold, WriteRefund, WriteStock,
+    ShardSeen, SkuBooks, SkuStock, TakeRefused, TakeStock, Taker, UnitsMissing, WriteCampaign,
+    WriteCommand, WriteHold, WriteRefund, WriteStock,
 };
 
 #[derive(Debug, Default)]
 pub struct MemoryStore {
     tables: Mutex<Tables>,
+    /// How many times a sku was read whole: what a test of the take path counts.
+    stock_reads: AtomicUsize,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -111,6 +114,11 @@ impl MemoryStore {
         Self::default()
     }
 
+    /// How many times `sku_stock` was called.
+    pub fn stock_reads(&self) -> usize {
+        self.stock_reads.load(Ordering::SeqCst)
+    }
+
     /// Reads the tables after letting other tasks run.
     async fn read<T>(&self, read: impl FnOnce(&Tables) -> T) -> Result<T> {
         tokio::task::yield_now().await;
@@ -148,7 +156,13 @@ fn poisoned() -> Error {
 #[async_trait]
 impl ReadStock for MemoryStore {
     async fn sku_stock(&self, sku: &Sku) -> Result<Option<SkuStock>> {
+        self.stock_reads.fetch_add(1, Ordering::SeqCst);
         self.read(|t| t.skus.get(sku).cloned()).await
+    }
+
+    async fn sku_terms(&self, sku: &Sku) -> Result<Option<SkuTerms>> {
+        self.read(|t| t.skus.get(sku).map(|s| s.terms.clone()))
+            .await
     }
 }
 
@@ -182,16 +196,31 @@ impl WriteStock for MemoryStore {
             if exists {
                 return Ok(Attempt::Refused(TakeRefused::RecordExists));
             }
-            if let Some(guard) = take.campaign {
-                let open = t.campaigns.get(&guard.campaign_id).is_some_and(|c| {
-                    c.starts_at <= take.at
-                        && take.at < c.ends_at
-                        && c.per_customer_limit == guard.limit
-                        && guard.skus.iter().all(|sku| c.skus.contains(sku))
-                });
-                if !open {
-                    return Ok(Attempt::Refused(TakeRefused::CampaignClosed));
+            let mut moved = Vec::new();
+            for a in take.allocations {
+                let stock = t.skus.get_mut(&a.sku).ok_or(Failed)?;
+                let terms = stock.terms.clone();
+                let shard = stock
+                    .shards
+                    .iter_mut()
+                    .find(|s| s.shard == a.take.shard)
+                    .ok_or(Failed)?;
+                let short = *counter(shard, take.movement.from) < a.take.quantity;
+                let other_terms = take
+                    .terms
+                    .is_some_and(|t| t.get(&a.sku).copied().unwrap_or(0) != terms.version);
+                if short || other_terms {
+                    moved.push(ShardSeen {
+                        sku: a.sku.clone(),
+                        stock: *shard,
+                        terms,
+                    });
                 }
+            }
+            if !moved.is_empty() {
+                return Ok(Attempt::Refused(TakeRefused::Moved(moved)));
+            }
+            if let Some(guard) = take.campaign {
                 let key = (guard.campaign_id.clone(), guard.customer_id.clone());
                 let units = t.counters.entry(key).or_default();
                 if *units > guard.room {
@@ -217,7 +246,13 @@ impl WriteStock for MemoryStore {
         .await
     }
 
-    async fn create_sku(&self, sku: &Sku, spread: &[u64], opening: &Adjustment) -> Result<Attempt> {
+    async fn create_sku(
+        &self,
+        sku: &Sku,
+        spread: &[u64],
+        terms: &SkuTerms,
+        opening: &Adjustment,
+    ) -> Result<Attempt> {
         self.write(|t| {
             if t.skus.contains_key(sku) {
                 return Err(Failed);
@@ -237,6 +272,7 @@ impl WriteStock for MemoryStore {
                 on_hand: opening.delta.unsigned_abs(),
                 active,
                 shards,
+                terms: terms.clone(),
                 updated_at: opening.at,
             };
             t.skus.insert(sku.clone(), stock);
@@ -248,39 +284,63 @@ impl WriteStock for MemoryStore {
         .await
     }
 
-    async fn reshard(
+    async fn set_shards(
         &self,
         seen: &SkuStock,
         active: ShardCount,
-        available: &[u64],
         at: Timestamp,
     ) -> Result<Attempt> {
         self.write(|t| {
             let stock = t.skus.get_mut(&seen.sku).ok_or(Failed)?;
-            if stock.active != seen.active {
+            let same = stock.active == seen.active
+                && stock.shards.len() == seen.shards.len()
+                && stock.terms.version == seen.terms.version;
+            if !same {
                 return Err(Failed);
             }
             stock.active = active;
-            for (shard, want) in available.iter().enumerate() {
-                let shard = shard as u16;
-                match seen.shards.iter().find(|s| s.shard == shard) {
-                    Some(have) => {
-                        let delta = *want as i64 - have.available as i64;
-                        t.change_available(&seen.sku, shard, delta, at)?;
-                    }
-                    None => {
-                        let stock = t.skus.get_mut(&seen.sku).ok_or(Failed)?;
-                        if stock.shards.iter().any(|s| s.shard == shard) {
-                            return Err(Failed);
-                        }
-                        stock.shards.push(ShardStock {
-                            shard,
-                            available: *want,
-                            ..ShardStock::default()
-                        });
-                    }
-                }
+            for shard in stock.shards.len() as u16..active.get() {
+                stock.shards.push(ShardStock {
+                    shard,
+                    ..ShardStock::default()
+                });
             }
+            t.touch(&seen.sku, at);
+            Ok(Attempt::Committed)
+        })
+        .await
+    }
+
+    async fn move_available(
+        &self,
+        sku: &Sku,
+        from: u16,
+        to: u16,
+        quantity: u64,
+        at: Timestamp,
+    ) -> Result<Attempt> {
+        let q = quantity as i64;
+        self.write(|t| {
+            t.change_available(sku, from, -q, at)?;
+            t.change_available(sku, to, q, at)?;
+            Ok(Attempt::Committed)
+        })
+        .await
+    }
+
+    async fn stamp_terms(
+        &self,
+        seen: &SkuStock,
+        terms: &SkuTerms,
+        at: Timestamp,
+    ) -> Result<Attempt> {
+        self.write(|t| {
+            let stock = t.skus.get_mut(&seen.sku).ok_or(Failed)?;
+            if stock.terms.version != seen.terms.version || stock.shards.len() != seen.shards.len()
+            {
+                return Err(Failed);
+            }
+            stock.terms = terms.clone();
             t.touch(&seen.sku, at);
             Ok(Attempt::Committed)
         })
@@ -432,12 +492,12 @@ impl ReadCampaign for MemoryStore {
         self.read(|t| t.campaigns.get(id).cloned()).await
     }
 
-    async fn campaigns_selling(&self, sku: &Sku) -> Result<Vec<CampaignWindow>> {
+    async fn offers_for(&self, sku: &Sku) -> Result<Vec<Offer>> {
         self.read(|t| {
             t.campaigns
                 .values()
                 .filter(|c| c.skus.contains(sku))
-                .map(Campaign::window)
+                .map(Campaign::offer)
                 .collect()
         })
         .await

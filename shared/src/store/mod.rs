@@ -9,6 +9,7 @@
 mod dynamo;
 mod memory;
 
+use std::collections::BTreeMap;
 use std::convert::Infallible;
 
 use async_trait::async_trait;
@@ -18,10 +19,10 @@ pub use dynamo::DynamoStore;
 pub use memory::MemoryStore;
 
 use crate::domain::{
-    Adjustment, AdjustmentId, Allocation, Campaign, CampaignId, CampaignWindow, CommandId,
-    CommandStatus, CustomerId, Order, OrderId, Refund, RefundId, Reservation, ReservationId,
-    ReservationStatus, Restock, ShardCount, ShardStock, Sku, StockLevels, StockMove, Take,
-    Timestamp,
+    Adjustment, AdjustmentId, Allocation, Campaign, CampaignId, CommandId, CommandStatus,
+    CustomerId, Offer, Order, OrderId, Refund, RefundId, Reservation, ReservationId,
+    ReservationStatus, Restock, ShardCount, ShardStock, Sku, SkuTerms, StockLevels, StockMove,
+    Take, Timestamp,
 };
 use crate::error::Result;
 use crate::idempotency::RecordedRequest;
@@ -49,6 +50,8 @@ pub struct SkuStock {
     pub active: ShardCount,
     /// Every shard item, by shard number.
     pub shards: Vec<ShardStock>,
+    /// The campaigns' terms its items carry.
+    pub terms: SkuTerms,
     pub updated_at: Timestamp,
 }
 
@@ -62,6 +65,10 @@ impl SkuStock {
 pub trait ReadStock: Send + Sync {
     /// The sku item and every one of its shard items, read consistently.
     async fn sku_stock(&self, sku: &Sku) -> Result<Option<SkuStock>>;
+
+    /// The campaign terms the sku's stock items carry now (every item carries the same),
+    /// read from one of them.
+    async fn sku_terms(&self, sku: &Sku) -> Result<Option<SkuTerms>>;
 }
 
 /// The record a request creates, keyed by an id derived from its idempotency key.
@@ -86,31 +93,38 @@ pub enum Taker<'a> {
     Order(&'a Order),
 }
 
-/// A campaign reservation's conditions, checked in its transaction: the campaign's
-/// window and skus as they were when the reservation was admitted, and the customer's
-/// counter, which must have `room` for the units left.
+/// A campaign reservation's count against the customer's allowance, checked in its
+/// transaction: the counter must have `room` for the units. (The campaign's window and
+/// limit are checked through the terms version of the stock items the take moves.)
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CampaignGuard {
     pub campaign_id: CampaignId,
     pub customer_id: CustomerId,
-    pub skus: Vec<Sku>,
-    pub limit: u32,
     /// The most units the counter may hold before this reservation adds its own.
     pub room: u64,
     pub units: u64,
 }
 
+/// One stock item as a refused take found it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ShardSeen {
+    pub sku: Sku,
+    pub stock: ShardStock,
+    pub terms: SkuTerms,
+}
+
 /// Why a take of stock was refused.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TakeRefused {
     /// The request's record exists: it was seen before.
     RecordExists,
     /// The same request is being written by another transaction right now.
     RecordInFlight,
-    /// The campaign's window or skus are no longer what admitted the reservation.
-    CampaignClosed,
     /// The customer's counter has no room for these units.
     OverLimit,
+    /// Stock items the take counted on are short of units or carry other terms: here
+    /// they are as the refusal found them (no read needed to plan again).
+    Moved(Vec<ShardSeen>),
 }
 
 /// Units moved from shards of their skus, together with the record of the request.
@@ -121,26 +135,57 @@ pub struct TakeStock<'a> {
     pub record: Taker<'a>,
     pub receipt: &'a RecordedRequest,
     pub campaign: Option<&'a CampaignGuard>,
+    /// The terms version each sku's stock items must still carry; `None`: whatever they
+    /// carry (staff sell outside campaigns).
+    pub terms: Option<&'a BTreeMap<Sku, u64>>,
     pub at: Timestamp,
 }
 
 #[async_trait]
 pub trait WriteStock: Send + Sync {
-    /// Moves each allocation's units (conditioned on the source counter holding them)
-    /// and writes the record, all or nothing. `Stale` when a shard ran short.
+    /// Moves each allocation's units (conditioned on the source counter holding them,
+    /// and on the terms version when `terms` is given) and writes the record, all or
+    /// nothing. `Refused(Moved)` when stock items are not as counted on; `Stale` when the
+    /// write collided with another or the store was busy.
     async fn take(&self, take: TakeStock<'_>) -> Result<Attempt<TakeRefused>>;
 
-    /// Writes a new sku: its item, `spread[i]` available units on shard `i` and the
-    /// opening adjustment. `Stale` when the sku exists.
-    async fn create_sku(&self, sku: &Sku, spread: &[u64], opening: &Adjustment) -> Result<Attempt>;
+    /// Writes a new sku: its item, `spread[i]` available units on shard `i`, `terms` on
+    /// every stock item, and the opening adjustment. `Stale` when the sku exists.
+    async fn create_sku(
+        &self,
+        sku: &Sku,
+        spread: &[u64],
+        terms: &SkuTerms,
+        opening: &Adjustment,
+    ) -> Result<Attempt>;
 
-    /// Sets the sku's shard count to `active` and each shard's available units to
-    /// `available[i]` (creating shard items that do not exist), conditioned on `seen`.
-    async fn reshard(
+    /// Sets the sku's shard count to `active`, creating the shard items below it that do
+    /// not exist yet, empty and with the sku's terms; touches no existing stock item, so
+    /// it never collides with a take. Conditioned on `seen` (count, items, terms).
+    async fn set_shards(
         &self,
         seen: &SkuStock,
         active: ShardCount,
-        available: &[u64],
+        at: Timestamp,
+    ) -> Result<Attempt>;
+
+    /// Moves `quantity` available units from one shard of the sku to another, if the
+    /// first has them: one step of a respread, two items, no unit ever in flight.
+    async fn move_available(
+        &self,
+        sku: &Sku,
+        from: u16,
+        to: u16,
+        quantity: u64,
+        at: Timestamp,
+    ) -> Result<Attempt>;
+
+    /// Stamps `terms` on the sku's item and every stock item, conditioned on `seen`
+    /// (terms version and items): atomic per sku.
+    async fn stamp_terms(
+        &self,
+        seen: &SkuStock,
+        terms: &SkuTerms,
         at: Timestamp,
     ) -> Result<Attempt>;
 
@@ -216,15 +261,18 @@ pub trait WriteRefund: Send + Sync {
 pub trait ReadCampaign: Send + Sync {
     async fn campaign(&self, id: &CampaignId) -> Result<Option<Campaign>>;
 
-    /// The windows of the campaigns that sell `sku`, as their last write left them.
-    async fn campaigns_selling(&self, sku: &Sku) -> Result<Vec<CampaignWindow>>;
+    /// The offers of the campaigns that list `sku`, as their last write left them, read
+    /// where they are kept per sku (whether the sku exists yet or not): what a new sku's
+    /// stock items are stamped with. Not on any buyer's path.
+    async fn offers_for(&self, sku: &Sku) -> Result<Vec<Offer>>;
 }
 
 #[async_trait]
 pub trait WriteCampaign: Send + Sync {
-    /// Writes the campaign, conditioned on `seen` (absent, or as it was read); once it
-    /// is written, each of its skus is marked with its window, and the skus `seen` had
-    /// and it has not are unmarked. `Stale` when the campaign changed since it was read.
+    /// Writes the campaign, conditioned on `seen` (absent, or as it was read), with its
+    /// offer kept per sku for each of its skus (removed for the skus `seen` had and it has
+    /// not). `Stale` when the campaign changed since it was read. Stamping the skus' stock
+    /// items is the caller's next step.
     async fn put_campaign(&self, campaign: &Campaign, seen: Option<&Campaign>) -> Result<Attempt>;
 }
 

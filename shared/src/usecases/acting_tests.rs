@@ -5,7 +5,7 @@ use super::campaigns;
 use super::holds::{self, NewHold};
 use super::orders::{self, RefundRequest, Source};
 use super::testing::*;
-use super::ShardCounts;
+use super::StockViews;
 use crate::domain::{RefundId, Timestamp};
 use crate::error::Error;
 use crate::identity::Acting;
@@ -38,7 +38,7 @@ async fn a_customer_holds_for_themselves_only() {
         customer_id: Some(customer("bob")),
         ..hold_as(as_customer("ann"), &[("tea", 1)])
     };
-    let e = refused(holds::reserve(&store, &ShardCounts::default(), for_bob).await);
+    let e = refused(holds::reserve(&store, &StockViews::default(), for_bob).await);
     assert!(matches!(e, Error::Forbidden(_)), "{e:?}");
     assert_eq!(
         counters(&store, "tea").await,
@@ -69,7 +69,7 @@ async fn someone_elses_hold_or_order_does_not_exist_for_a_customer() {
         acting: bob.clone(),
         ..order_for(Source::Hold(id.clone()), now())
     };
-    let e = refused(orders::place(&store, &ShardCounts::default(), commit).await);
+    let e = refused(orders::place(&store, &StockViews::default(), commit).await);
     assert!(matches!(e, Error::ReservationNotFound(_)), "{e:?}");
     assert_eq!(
         counters(&store, "tea").await,
@@ -81,7 +81,7 @@ async fn someone_elses_hold_or_order_does_not_exist_for_a_customer() {
         acting: as_customer("ann"),
         ..order_for(Source::Hold(id.clone()), now())
     };
-    let (_, order) = created(orders::place(&store, &ShardCounts::default(), commit).await);
+    let (_, order) = created(orders::place(&store, &StockViews::default(), commit).await);
     assert_eq!(order.customer_id, Some(customer("ann")));
     let e = refused(orders::order(&store, &bob, &order.order_id).await);
     assert!(matches!(e, Error::OrderNotFound(_)), "{e:?}");
@@ -119,7 +119,7 @@ async fn while_a_campaign_runs_customers_buy_its_skus_only_through_it() {
     let e = refused(
         holds::reserve(
             &store,
-            &ShardCounts::default(),
+            &StockViews::default(),
             hold_as(ann.clone(), &[("cup", 1), ("tea", 1)]),
         )
         .await,
@@ -134,7 +134,7 @@ async fn while_a_campaign_runs_customers_buy_its_skus_only_through_it() {
         acting: ann.clone(),
         ..order_for(Source::Stock(lines(&[("tea", 1)])), now())
     };
-    let e = refused(orders::place(&store, &ShardCounts::default(), one_shot).await);
+    let e = refused(orders::place(&store, &StockViews::default(), one_shot).await);
     assert!(matches!(e, Error::CampaignRequired { .. }), "{e:?}");
     assert_eq!(counters(&store, "tea").await, (10, 0, 0));
 
@@ -148,7 +148,7 @@ async fn while_a_campaign_runs_customers_buy_its_skus_only_through_it() {
     created(
         orders::place(
             &store,
-            &ShardCounts::default(),
+            &StockViews::default(),
             order_for(Source::Stock(lines(&[("tea", 1)])), now()),
         )
         .await,
@@ -181,7 +181,7 @@ async fn a_sku_taken_out_of_a_campaign_sells_without_it_again() {
     let e = refused(
         holds::reserve(
             &store,
-            &ShardCounts::default(),
+            &StockViews::default(),
             hold_as(as_customer("ann"), &[("cup", 1)]),
         )
         .await,

@@ -1,20 +1,18 @@
 //! Reservations: placing a hold, reading it, and ending it (release or expiry).
 
-use futures::future::try_join_all;
-
-use super::taking::{take_lines, Taking};
-use super::ShardCounts;
+use super::taking::{take_lines, Taking, Terms};
+use super::StockViews;
 use crate::domain::{
-    CampaignId, CampaignRefusal, CustomerId, HoldDuration, Lines, Reservation, ReservationId,
-    ReservationStatus, StockMove, Timestamp,
+    CampaignId, CustomerId, HoldDuration, Lines, Reservation, ReservationId, ReservationStatus,
+    StockMove, Timestamp,
 };
 use crate::error::{Error, Result};
 use crate::idempotency::{Answer, Recorded};
 use crate::identity::Acting;
 use crate::retry::Backoff;
 use crate::store::{
-    Attempt, CampaignGuard, EndHold, ReadCampaign, ReadRecord, ReadReservation, ReadStock,
-    RecordKey, WriteHold, WriteStock,
+    Attempt, EndHold, ReadCampaign, ReadRecord, ReadReservation, ReadStock, RecordKey, WriteHold,
+    WriteStock,
 };
 
 /// A reservation as the client asked for it, with the id its idempotency key gives.
@@ -32,33 +30,17 @@ pub struct NewHold {
 
 /// Holds every line's units for a while, all or nothing. A campaign reservation also
 /// needs the campaign open for its skus and room in the customer's allowance, checked
-/// in the same transaction.
+/// in the same transaction (through the terms the campaign stamped on its skus' stock
+/// items, never through the campaign's own item).
 pub async fn reserve<S>(
     store: &S,
-    shard_counts: &ShardCounts,
+    views: &StockViews,
     request: NewHold,
 ) -> Result<Recorded<Reservation>>
 where
     S: ReadCampaign + ReadStock + WriteStock + ReadRecord,
 {
     let customer_id = request.acting.customer(request.customer_id.clone())?;
-    if request.campaign_id.is_some() && customer_id.is_none() {
-        return Err(Error::InvalidRequest(
-            "a reservation in a campaign needs a customer_id".into(),
-        ));
-    }
-    let campaign = match &request.campaign_id {
-        None => None,
-        Some(id) => Some(
-            store
-                .campaign(id)
-                .await?
-                .ok_or_else(|| Error::CampaignNotFound(id.clone()))?,
-        ),
-    };
-    if campaign.is_none() {
-        through_campaigns(store, &request.acting, &request.lines, request.at).await?;
-    }
     let mut reservation = Reservation {
         reservation_id: request.reservation_id.clone(),
         status: ReservationStatus::Held,
@@ -70,20 +52,18 @@ where
         order_id: None,
         allocations: Vec::new(),
     };
-    let units = reservation.units();
-    let guard = match (&campaign, &customer_id) {
-        (Some(campaign), Some(customer)) => Some(CampaignGuard {
-            campaign_id: campaign.campaign_id.clone(),
-            customer_id: customer.clone(),
-            skus: request.lines.iter().map(|l| l.sku.clone()).collect(),
-            limit: campaign.per_customer_limit,
-            // More than the limit in one request can never have succeeded: nothing to replay.
-            room: u64::from(campaign.per_customer_limit)
-                .checked_sub(units)
-                .ok_or_else(|| Error::PurchaseLimitExceeded(campaign.campaign_id.clone()))?,
-            units,
-        }),
-        _ => None,
+    let terms = match (&request.campaign_id, &customer_id) {
+        (Some(id), Some(customer)) => Terms::Campaign {
+            id,
+            customer,
+            units: reservation.units(),
+        },
+        (Some(_), None) => {
+            return Err(Error::InvalidRequest(
+                "a reservation in a campaign needs a customer_id".into(),
+            ))
+        }
+        (None, _) => customers_terms(&request.acting),
     };
     let taking = Taking {
         lines: &request.lines,
@@ -91,24 +71,29 @@ where
         at: request.at,
         record: RecordKey::Reservation(request.reservation_id.clone()),
         fingerprint: &request.fingerprint,
-        campaign: guard.as_ref(),
+        terms,
     };
-    let placed = take_lines(store, shard_counts, taking, |allocations| {
+    let placed = take_lines(store, views, taking, |allocations| {
         reservation.allocations = allocations;
         (reservation.clone(), Answer::Created)
     })
     .await;
-    match (placed, &campaign) {
-        // The transaction only knows a condition failed; the campaign says which sku.
-        (Err(Error::CampaignNotActive { campaign: id, .. }), Some(campaign)) => {
-            let sku = match campaign.admits(request.at, request.lines.iter().map(|l| &l.sku), units)
-            {
-                Err(CampaignRefusal::SkuNotOnSale(sku)) => Some(sku),
-                _ => None,
-            };
-            Err(Error::CampaignNotActive { campaign: id, sku })
-        }
-        (placed, _) => placed,
+    match placed {
+        // No sku carries the campaign's offer: it may not exist at all.
+        Err(Error::CampaignNotActive {
+            campaign,
+            sku: Some(_),
+        }) if store.campaign(&campaign).await?.is_none() => Err(Error::CampaignNotFound(campaign)),
+        placed => placed,
+    }
+}
+
+/// While a campaign runs, customers buy its skus only through it; staff still sell
+/// them.
+pub(super) fn customers_terms(acting: &Acting) -> Terms<'static> {
+    match acting {
+        Acting::Staff => Terms::Any,
+        Acting::Customer(_) => Terms::NoCampaign,
     }
 }
 
@@ -142,31 +127,6 @@ pub async fn expire(
     at: Timestamp,
 ) -> Result<Reservation> {
     end(store, &Acting::Staff, id, ReservationStatus::Expired, at).await
-}
-
-/// While a campaign runs, customers buy its skus only through it (staff still sell
-/// them): a request without a campaign for a sku one is selling now is refused, naming
-/// the campaign. A campaign written while this request is under way may miss it; from
-/// the moment `PUT /campaigns/{id}` answers, it applies.
-pub(super) async fn through_campaigns(
-    store: &impl ReadCampaign,
-    acting: &Acting,
-    lines: &Lines,
-    now: Timestamp,
-) -> Result<()> {
-    if *acting == Acting::Staff {
-        return Ok(());
-    }
-    let selling = try_join_all(lines.iter().map(|l| store.campaigns_selling(&l.sku))).await?;
-    for (line, windows) in lines.iter().zip(selling) {
-        if let Some(open) = windows.into_iter().find(|w| w.is_open(now)) {
-            return Err(Error::CampaignRequired {
-                campaign: open.campaign_id,
-                sku: line.sku.clone(),
-            });
-        }
-    }
-    Ok(())
 }
 
 async fn end(
@@ -270,7 +230,7 @@ mod tests {
         store: &MemoryStore,
         request: NewHold,
     ) -> Result<Recorded<Reservation>> {
-        reserve(store, &ShardCounts::default(), request).await
+        reserve(store, &StockViews::default(), request).await
     }
 
     #[tokio::test]
@@ -301,15 +261,15 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn known_shard_counts_send_a_hold_straight_to_a_shard() {
+    async fn known_views_send_a_hold_straight_to_a_shard() {
         let store = stocked(&[("tea", 8, 4)]).await;
-        let shard_counts = ShardCounts::default();
+        let views = StockViews::default();
         for _ in 0..4 {
-            let placed = reserve(&store, &shard_counts, hold(&[("tea", 2)])).await;
+            let placed = reserve(&store, &views, hold(&[("tea", 2)])).await;
             assert_eq!(created(placed).1.allocations.len(), 1);
         }
         assert_eq!(counters(&store, "tea").await, (0, 8, 0));
-        let e = refused(reserve(&store, &shard_counts, hold(&[("tea", 1)])).await);
+        let e = refused(reserve(&store, &views, hold(&[("tea", 1)])).await);
         assert!(matches!(e, Error::InsufficientStock { .. }), "{e:?}");
     }
 
@@ -397,7 +357,7 @@ mod tests {
         let third = placed(&store, ann(3)).await;
 
         let order = order_for(Source::Hold(third.reservation_id.clone()), now());
-        created(orders::place(&store, &ShardCounts::default(), order).await);
+        created(orders::place(&store, &StockViews::default(), order).await);
         assert!(over_limit(&refused(reserve_outcome(&store, ann(1)).await)));
         assert_eq!(counters(&store, "tea").await, (14, 3, 3));
     }
@@ -433,7 +393,7 @@ mod tests {
         let store = stocked(&[("tea", 5, 1)]).await;
         let held = placed(&store, hold(&[("tea", 2)])).await;
         let order = order_for(Source::Hold(held.reservation_id.clone()), now());
-        created(orders::place(&store, &ShardCounts::default(), order).await);
+        created(orders::place(&store, &StockViews::default(), order).await);
         let id = &held.reservation_id;
         let e = refused(release(&store, &Acting::Staff, id, now()).await);
         assert!(

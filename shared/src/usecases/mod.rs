@@ -17,7 +17,7 @@ mod taking;
 #[cfg(test)]
 mod testing;
 
-pub use taking::ShardCounts;
+pub use taking::StockViews;
 
 use crate::error::{Error, Result};
 use crate::idempotency::Recorded;

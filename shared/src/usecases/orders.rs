@@ -1,8 +1,8 @@
 //! Orders (from a hold, or straight from stock) and refunds.
 
-use super::holds::{self, through_campaigns};
-use super::taking::{take_lines, Taking};
-use super::{replay_or, ShardCounts};
+use super::holds::{self, customers_terms};
+use super::taking::{take_lines, Taking, Terms};
+use super::{replay_or, StockViews};
 use crate::domain::{
     CommandId, CustomerId, Line, Lines, Order, OrderId, OrderLine, OrderStatus, Refund, RefundId,
     RefundRejected, RefundStatus, ReservationId, ReservationStatus, Restock, StockMove, Timestamp,
@@ -13,8 +13,8 @@ use crate::identity::Acting;
 use crate::queue::{CommandMessage, CommandQueue};
 use crate::retry::Backoff;
 use crate::store::{
-    Attempt, EndHold, NewRefund, ReadCampaign, ReadOrder, ReadRecord, ReadReservation, ReadStock,
-    RecordKey, WriteHold, WriteRefund, WriteStock,
+    Attempt, EndHold, NewRefund, ReadOrder, ReadRecord, ReadReservation, ReadStock, RecordKey,
+    WriteHold, WriteRefund, WriteStock,
 };
 
 /// Where an order's units come from.
@@ -37,13 +37,9 @@ pub struct NewOrder {
     pub fingerprint: String,
 }
 
-pub async fn place<S>(
-    store: &S,
-    shard_counts: &ShardCounts,
-    request: NewOrder,
-) -> Result<Recorded<Order>>
+pub async fn place<S>(store: &S, views: &StockViews, request: NewOrder) -> Result<Recorded<Order>>
 where
-    S: ReadReservation + WriteHold + ReadStock + WriteStock + ReadRecord + ReadCampaign,
+    S: ReadReservation + WriteHold + ReadStock + WriteStock + ReadRecord,
 {
     let order = Order {
         order_id: request.order_id.clone(),
@@ -62,8 +58,8 @@ where
             commit_hold(store, order, from, &request.fingerprint).await
         }
         Source::Stock(lines) => {
-            through_campaigns(store, &request.acting, lines, request.at).await?;
-            sell(store, shard_counts, order, lines, &request.fingerprint).await
+            let terms = customers_terms(&request.acting);
+            sell(store, views, order, (lines, terms), &request.fingerprint).await
         }
     }
 }
@@ -127,9 +123,9 @@ where
 /// Sells `lines` straight from available stock, all or nothing.
 async fn sell<S>(
     store: &S,
-    shard_counts: &ShardCounts,
+    views: &StockViews,
     mut order: Order,
-    lines: &Lines,
+    (lines, terms): (&Lines, Terms<'_>),
     fingerprint: &str,
 ) -> Result<Recorded<Order>>
 where
@@ -142,9 +138,9 @@ where
         at: order.created_at,
         record: RecordKey::Order(order.order_id.clone()),
         fingerprint,
-        campaign: None,
+        terms,
     };
-    take_lines(store, shard_counts, taking, |allocations| {
+    take_lines(store, views, taking, |allocations| {
         order.allocations = allocations;
         (order.clone(), Answer::Created)
     })
@@ -261,7 +257,7 @@ mod tests {
     }
 
     async fn commit(store: &MemoryStore, request: NewOrder) -> Result<Recorded<Order>> {
-        place(store, &ShardCounts::default(), request).await
+        place(store, &StockViews::default(), request).await
     }
 
     #[tokio::test]
@@ -563,6 +559,7 @@ mod tests {
             record: Taker::Order(&order),
             receipt: &receipt,
             campaign: None,
+            terms: None,
             at: now(),
         };
         assert_eq!(store.take(write).await.unwrap(), Attempt::Committed);

@@ -11,7 +11,7 @@ use futures::future::join_all;
 use super::commands::{self, Applied};
 use super::holds::{self, NewHold};
 use super::orders::{self, NewOrder, RefundRequest, Source};
-use super::{campaigns, stock, ShardCounts};
+use super::{campaigns, stock, StockViews};
 use crate::domain::{
     CampaignId, CampaignTerms, CustomerId, HoldDuration, Line, Lines, OrderId, OrderStatus,
     Quantity, RefundId, ReservationId, ReservationStatus, ShardCount, Sku, StockLevels, Timestamp,
@@ -100,7 +100,7 @@ pub async fn sixty_four_clients_on_fifty_units<S: Store + 'static>(store: Arc<S>
     stock::set_on_hand(store.as_ref(), &tea, 50, ShardCount::new(4).ok(), now)
         .await
         .expect("stock");
-    let counts = Arc::new(ShardCounts::default());
+    let counts = Arc::new(StockViews::default());
     let clients = (0..64).map(|_| {
         let (store, counts, request) = (store.clone(), counts.clone(), hold(&tea, 1, now));
         tokio::spawn(async move { holds::reserve(store.as_ref(), &counts, request).await })
@@ -136,7 +136,7 @@ pub async fn one_request_sent_by_sixteen_clients<S: Store + 'static>(store: Arc<
     stock::set_on_hand(store.as_ref(), &cup, 10, None, now)
         .await
         .expect("stock");
-    let counts = Arc::new(ShardCounts::default());
+    let counts = Arc::new(StockViews::default());
     let request = hold(&cup, 3, now);
     let clients = (0..16).map(|_| {
         let (store, counts, request) = (store.clone(), counts.clone(), request.clone());
@@ -178,7 +178,7 @@ pub async fn refunds_race_for_the_last_units<S: Store + 'static>(store: Arc<S>) 
         fingerprint: "scenario".into(),
     };
     let order_id = order.order_id.clone();
-    orders::place(store.as_ref(), &ShardCounts::default(), order)
+    orders::place(store.as_ref(), &StockViews::default(), order)
         .await
         .expect("an order");
     assert_levels(store.as_ref(), &jam, (0, 0, 5)).await;
@@ -244,7 +244,7 @@ pub async fn a_campaign_limit_holds_under_a_race<S: Store + 'static>(store: Arc<
         .await
         .expect("a campaign");
     let buyer = CustomerId::parse("scenario-buyer").expect("a customer");
-    let counts = Arc::new(ShardCounts::default());
+    let counts = Arc::new(StockViews::default());
     let in_campaign = || NewHold {
         acting: Acting::Customer(buyer.clone()),
         customer_id: Some(buyer.clone()),

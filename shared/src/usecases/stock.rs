@@ -1,15 +1,16 @@
 //! Stock levels: reading them, setting a sku's on_hand (and shard count), adjustments.
 
+use super::campaigns;
 use super::replay_or;
 use super::taking::random_below;
 use crate::domain::{
-    plan_decrement, spread, Adjustment, AdjustmentId, Reason, ShardCount, Sku, StockLevels, Take,
-    Timestamp,
+    plan_decrement, plan_moves, spread, Adjustment, AdjustmentId, Reason, ShardCount, Sku,
+    SkuTerms, StockLevels, Take, Timestamp,
 };
 use crate::error::{Error, Result};
 use crate::idempotency::{Answer, Recorded, RecordedRequest};
 use crate::retry::Backoff;
-use crate::store::{Attempt, ReadRecord, ReadStock, RecordKey, SkuStock, WriteStock};
+use crate::store::{Attempt, ReadCampaign, ReadRecord, ReadStock, RecordKey, SkuStock, WriteStock};
 
 pub async fn levels(store: &impl ReadStock, sku: &Sku) -> Result<StockLevels> {
     match store.sku_stock(sku).await? {
@@ -19,11 +20,12 @@ pub async fn levels(store: &impl ReadStock, sku: &Sku) -> Result<StockLevels> {
 }
 
 /// Makes `on_hand` the sku's total, creating the sku (over `shards` stock items, one
-/// unless told) if it is new (`201`); the difference is recorded as an adjustment. A new
-/// shard count for an existing sku respreads its available units first. Refused with
-/// `InsufficientStock` when fewer units are available than a cut needs.
+/// unless told) if it is new (`201`); the difference is recorded as an adjustment.
+/// Refused with `InsufficientStock` when fewer units are available than a cut needs,
+/// before anything changes. A shard count is applied after the total, in steps that
+/// never take a unit off sale (see `reshard`).
 pub async fn set_on_hand(
-    store: &(impl ReadStock + WriteStock),
+    store: &(impl ReadStock + WriteStock + ReadCampaign),
     sku: &Sku,
     on_hand: u64,
     shards: Option<ShardCount>,
@@ -40,10 +42,14 @@ pub async fn set_on_hand(
                 reason: Reason::system("opening stock"),
                 at,
             };
+            let offers = store.offers_for(sku).await?;
+            let terms = SkuTerms::default().next(offers, at).unwrap_or_default();
             if let Attempt::Committed = store
-                .create_sku(sku, &spread(on_hand, shards), &opening)
+                .create_sku(sku, &spread(on_hand, shards), &terms, &opening)
                 .await?
             {
+                // A campaign written while this sku was created stamps it now.
+                campaigns::stamp(store, sku, at).await?;
                 // A new sku holds exactly what was written: nothing to read back.
                 let levels = StockLevels {
                     sku: sku.clone(),
@@ -58,33 +64,86 @@ pub async fn set_on_hand(
             }
             continue; // Created by a concurrent request: now it is an update.
         };
-        if let Some(shards) = shards.filter(|k| *k != seen.active) {
-            // Spread first, then set on_hand on the next look.
-            let available = respread(&seen, shards);
-            if let Attempt::Stale = store.reshard(&seen, shards, &available, at).await? {
-                tracing::debug!(%sku, "reshard lost a race; reading the sku again");
-            }
-            continue;
-        }
         let delta = on_hand as i64 - seen.on_hand as i64;
-        if delta == 0 {
-            return Ok((Answer::Ok, seen.levels()));
+        let mut seen = seen;
+        if delta != 0 {
+            let adjustment = Adjustment {
+                id: AdjustmentId::generate(),
+                sku: sku.clone(),
+                delta,
+                reason: Reason::system("on_hand set"),
+                at,
+            };
+            let Some(takes) = plan_adjustment(&seen, delta) else {
+                return Err(Error::InsufficientStock { sku: sku.clone() });
+            };
+            if let Attempt::Stale = store.adjust(&seen, &adjustment, &takes, None).await? {
+                continue;
+            }
+            seen = adjusted(&seen, &takes, delta, at);
         }
-        let adjustment = Adjustment {
-            id: AdjustmentId::generate(),
-            sku: sku.clone(),
-            delta,
-            reason: Reason::system("on_hand set"),
-            at,
+        let answer = match shards {
+            Some(shards) if shards != seen.active || !is_spread(&seen) => {
+                reshard(store, sku, shards, at).await?
+            }
+            _ => seen,
         };
-        let Some(takes) = plan_adjustment(&seen, delta) else {
-            return Err(Error::InsufficientStock { sku: sku.clone() });
-        };
-        if let Attempt::Committed = store.adjust(&seen, &adjustment, &takes, None).await? {
-            return Ok((Answer::Ok, adjusted(&seen, &takes, delta, at).levels()));
-        }
+        return Ok((Answer::Ok, answer.levels()));
     }
     Err(Error::Contention)
+}
+
+/// Makes `active` the sku's shard count and spreads its available units evenly over
+/// the active shards, in steps: first the count (and new, empty shard items), which
+/// touches no stock item a take might be moving; then moves of available units between
+/// two shards at a time, each one atomic, so no unit is ever off sale or counted twice.
+/// Under load a move may find its source sold meanwhile: the sku is read again and the
+/// moves planned again, within the back-off's budget; whatever is not moved by then
+/// stays on sale where it is. Returns the sku as last read.
+async fn reshard(
+    store: &(impl ReadStock + WriteStock),
+    sku: &Sku,
+    active: ShardCount,
+    at: Timestamp,
+) -> Result<SkuStock> {
+    let mut backoff = Backoff::default();
+    let mut last = None;
+    'reads: while backoff.next_attempt().await {
+        let Some(seen) = store.sku_stock(sku).await? else {
+            return Err(Error::SkuNotFound(sku.clone()));
+        };
+        if seen.active != active {
+            store.set_shards(&seen, active, at).await?;
+            continue;
+        }
+        let have: Vec<(u16, u64)> = seen.shards.iter().map(|s| (s.shard, s.available)).collect();
+        let want: Vec<(u16, u64)> = respread(&seen, active)
+            .into_iter()
+            .enumerate()
+            .map(|(shard, units)| (shard as u16, units))
+            .collect();
+        let moves = plan_moves(&have, &want);
+        if moves.is_empty() {
+            return Ok(seen);
+        }
+        last = Some(seen);
+        for m in moves {
+            if let Attempt::Stale = store
+                .move_available(sku, m.from, m.to, m.quantity, at)
+                .await?
+            {
+                continue 'reads;
+            }
+        }
+    }
+    match last {
+        // The count is set; the spread is as far as the budget took it.
+        Some(_) => store
+            .sku_stock(sku)
+            .await?
+            .ok_or_else(|| Error::SkuNotFound(sku.clone())),
+        None => Err(Error::Contention),
+    }
 }
 
 /// Applies an adjustment (a delivery, a count, a write-off) once; a replay of one that
@@ -150,6 +209,14 @@ fn adjusted(seen: &SkuStock, takes: &[Take], delta: i64, at: Timestamp) -> SkuSt
     next.on_hand = next.on_hand.saturating_add_signed(delta);
     next.updated_at = at;
     next
+}
+
+/// Whether the available units are spread as `respread` would spread them.
+fn is_spread(seen: &SkuStock) -> bool {
+    let want = respread(seen, seen.active);
+    seen.shards
+        .iter()
+        .all(|s| want.get(usize::from(s.shard)) == Some(&s.available))
 }
 
 /// Each shard item's available units once the sku's available units are spread evenly

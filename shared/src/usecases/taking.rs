@@ -1,60 +1,156 @@
 //! Taking available units for a request (a hold or a sale straight from stock): where
-//! they come from, and what to do when others took them first.
+//! they come from, under which campaign terms, and what to do when others took them
+//! first.
+//!
+//! A process keeps a view of each sku it sold: every stock item's available units and
+//! the terms its items carry, as a read, a refused take (which shows the items it found)
+//! or its own takes left them. A take is planned from the view and conditioned on what
+//! it counted on, so a wrong view only costs a refused write, which corrects it. Nothing
+//! every request shares is read per request: a sku is read whole only when the view
+//! cannot plan and is older than `VIEW_MAX_AGE`, once per process at a time.
 
-use std::collections::HashMap;
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::time::Instant;
 
 use super::replay_or;
 use crate::domain::{
-    plan_decrement, Allocation, Lines, Order, Reservation, Sku, StockMove, Take, Timestamp,
+    plan_decrement, Allocation, CampaignId, CustomerId, Lines, Order, Reservation, ShardStock, Sku,
+    SkuTerms, StockMove, Take, Timestamp,
 };
 use crate::error::{Error, Result};
 use crate::idempotency::{Answer, Recorded, RecordedRequest};
 use crate::retry::Backoff;
 use crate::store::{
-    Attempt, CampaignGuard, ReadRecord, ReadStock, RecordKey, TakeRefused, TakeStock, Taker,
-    WriteStock,
+    Attempt, CampaignGuard, ReadRecord, ReadStock, RecordKey, ShardSeen, SkuStock, TakeRefused,
+    TakeStock, Taker, WriteStock,
 };
 
-/// How long a remembered shard count is trusted.
-const SHARD_COUNT_MAX_AGE: Duration = Duration::from_secs(10);
+/// How old a view may be for a refusal to rest on it: units put back (a release, an
+/// expiry, a restock, a delivery) are sold by every process at most this long after.
+pub const VIEW_MAX_AGE: Duration = Duration::from_secs(1);
 
-/// How many shards each sku had when last read, and when: lets a request go straight to
-/// a shard without reading first. A wrong guess only fails its condition and the next
-/// attempt reads; the age limit makes a process notice a reshard (else it would keep
-/// guessing among the old shards while they still have stock).
-#[derive(Debug, Default)]
-pub struct ShardCounts(Mutex<HashMap<Sku, (u16, Instant)>>);
+/// The most stock items one hold or order may take from: DynamoDB takes 100 actions per
+/// transaction, and the largest one a hold's takes go into again (its commit) adds three
+/// (the hold, the order, the customer's campaign counter). A release, an expiry and a
+/// refund's restock add fewer.
+pub const MAX_TAKES: usize = 100 - 3;
 
-impl ShardCounts {
-    fn known(&self, sku: &Sku) -> Option<u16> {
-        let counts = self.0.lock().ok()?;
-        let (count, seen) = counts.get(sku)?;
-        (seen.elapsed() < SHARD_COUNT_MAX_AGE).then_some(*count)
-    }
+/// What this process last saw of one sku.
+#[derive(Debug, Clone, Default)]
+struct SkuView {
+    /// Each stock item's available units when last seen.
+    available: BTreeMap<u16, u64>,
+    /// The terms its stock items carry; unknown until one was seen.
+    terms: Option<SkuTerms>,
+    /// When the sku was last read whole: only then is every stock item in `available`.
+    read_at: Option<Instant>,
+}
 
-    fn remember(&self, sku: &Sku, active: u16) {
-        if let Ok(mut counts) = self.0.lock() {
-            counts.insert(sku.clone(), (active, Instant::now()));
+impl SkuView {
+    fn from_read(stock: &SkuStock) -> Self {
+        Self {
+            available: stock
+                .shards
+                .iter()
+                .map(|s| (s.shard, s.available))
+                .collect(),
+            terms: Some(stock.terms.clone()),
+            read_at: Some(Instant::now()),
         }
     }
 
-    /// Each line whole from a random shard, when every sku's shard count is known.
-    fn guess(&self, lines: &Lines) -> Option<Vec<Allocation>> {
-        lines
+    fn is_fresh(&self) -> bool {
+        self.read_at.is_some_and(|at| at.elapsed() < VIEW_MAX_AGE)
+    }
+
+    fn shards(&self) -> Vec<ShardStock> {
+        self.available
             .iter()
-            .map(|line| {
-                let take = Take {
-                    shard: random_below(self.known(&line.sku)?),
-                    quantity: u64::from(line.quantity.get()),
-                };
-                Some(Allocation {
-                    sku: line.sku.clone(),
-                    take,
-                })
+            .map(|(&shard, &available)| ShardStock {
+                shard,
+                available,
+                ..ShardStock::default()
             })
             .collect()
+    }
+}
+
+/// Every sku's view in this process, and one lock per sku so that one request at a time
+/// reads it whole.
+#[derive(Debug, Default)]
+pub struct StockViews {
+    views: Mutex<HashMap<Sku, SkuView>>,
+    reads: Mutex<HashMap<Sku, Arc<tokio::sync::Mutex<()>>>>,
+}
+
+impl StockViews {
+    fn view(&self, sku: &Sku) -> Option<SkuView> {
+        self.views.lock().ok()?.get(sku).cloned()
+    }
+
+    fn update(&self, sku: &Sku, change: impl FnOnce(&mut SkuView)) {
+        if let Ok(mut views) = self.views.lock() {
+            change(views.entry(sku.clone()).or_default());
+        }
+    }
+
+    /// What a refused take found.
+    fn saw(&self, seen: &[ShardSeen]) {
+        for item in seen {
+            self.update(&item.sku, |view| {
+                view.available
+                    .insert(item.stock.shard, item.stock.available);
+                view.terms = Some(item.terms.clone());
+            });
+        }
+    }
+
+    /// What this process's own take left.
+    fn took(&self, allocations: &[Allocation]) {
+        for a in allocations {
+            self.update(&a.sku, |view| {
+                if let Some(left) = view.available.get_mut(&a.take.shard) {
+                    *left = left.saturating_sub(a.take.quantity);
+                }
+            });
+        }
+    }
+
+    /// Whether any of the skus' items carry other terms than their views say (the views
+    /// take the new ones).
+    async fn terms_changed(&self, store: &impl ReadStock, skus: &[Sku]) -> Result<bool> {
+        let mut changed = false;
+        for sku in skus {
+            let now = store.sku_terms(sku).await?;
+            let seen = self.view(sku).and_then(|v| v.terms);
+            if now != seen {
+                changed = true;
+                self.update(sku, |view| view.terms = now);
+            }
+        }
+        Ok(changed)
+    }
+
+    /// Reads the sku whole unless another request of this process just did; `None` when
+    /// it does not exist.
+    async fn refresh(&self, store: &impl ReadStock, sku: &Sku) -> Result<Option<SkuView>> {
+        let lock = match self.reads.lock() {
+            Ok(mut reads) => reads.entry(sku.clone()).or_default().clone(),
+            Err(_) => Arc::default(),
+        };
+        let _reading = lock.lock().await;
+        if let Some(view) = self.view(sku).filter(SkuView::is_fresh) {
+            return Ok(Some(view));
+        }
+        let Some(stock) = store.sku_stock(sku).await? else {
+            return Ok(None);
+        };
+        let view = SkuView::from_read(&stock);
+        self.update(sku, |v| *v = view.clone());
+        Ok(Some(view))
     }
 }
 
@@ -68,32 +164,153 @@ pub(super) fn random_below(n: u16) -> u16 {
     }
 }
 
-/// Where each line's units come from, or why they cannot be had.
-async fn allocate(
-    store: &impl ReadStock,
-    shard_counts: &ShardCounts,
+/// Whose rules a take follows.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum Terms<'a> {
+    /// Staff sell whatever campaigns run.
+    Any,
+    /// A customer without a campaign: refused for a sku a campaign is selling now.
+    NoCampaign,
+    /// A customer in a campaign: every sku on offer in it, its window open, and room in
+    /// the customer's allowance for `units`.
+    Campaign {
+        id: &'a CampaignId,
+        customer: &'a CustomerId,
+        units: u64,
+    },
+}
+
+/// What a request can do with the views it has.
+enum Plan {
+    Take {
+        allocations: Vec<Allocation>,
+        /// The terms version each sku's items must still carry (customers only).
+        versions: Option<BTreeMap<Sku, u64>>,
+        guard: Option<CampaignGuard>,
+    },
+    /// Refused, on views recent enough to refuse on.
+    Refuse(Error),
+    /// Refused by the terms these skus' views carry, if they still carry them.
+    RefuseIfTerms(Vec<Sku>, Error),
+    /// These skus must be read first.
+    Read(Vec<Sku>),
+}
+
+/// Plans every line from the views (`None`: never seen by this process). A sku never
+/// seen is guessed whole from its first shard, which every sku has, under no campaign
+/// terms: a new process sells a one-shard sku with one write, and a wrong guess is
+/// refused showing the item. A refusal needs a fresh view; otherwise the sku is read.
+fn plan(
     lines: &Lines,
-) -> Result<Result<Vec<Allocation>, Error>> {
-    let seen = futures::future::try_join_all(lines.iter().map(|l| store.sku_stock(&l.sku))).await?;
+    views: &[Option<SkuView>],
+    terms: Terms<'_>,
+    now: Timestamp,
+    guessing: bool,
+) -> Plan {
     let mut allocations = Vec::new();
-    for (line, stock) in lines.iter().zip(seen) {
-        let Some(stock) = stock else {
-            return Ok(Err(Error::SkuNotFound(line.sku.clone())));
-        };
-        shard_counts.remember(&line.sku, stock.active.get());
-        let start = usize::from(random_below(stock.shards.len() as u16));
+    let mut versions = BTreeMap::new();
+    let mut limit = u32::MAX;
+    let mut stale = Vec::new();
+    let mut refusal = None;
+    let mut by_terms: Option<(Vec<Sku>, Error)> = None;
+    for (line, view) in lines.iter().zip(views) {
         let quantity = u64::from(line.quantity.get());
-        let Some(takes) = plan_decrement(&stock.shards, quantity, start) else {
-            return Ok(Err(Error::InsufficientStock {
-                sku: line.sku.clone(),
-            }));
+        let (view, sku_terms) = match view {
+            Some(view @ SkuView { terms: Some(t), .. }) => (view, t),
+            _ if guessing && !matches!(terms, Terms::Campaign { .. }) => {
+                allocations.push(Allocation {
+                    sku: line.sku.clone(),
+                    take: Take { shard: 0, quantity },
+                });
+                versions.insert(line.sku.clone(), 0);
+                continue;
+            }
+            _ => {
+                stale.push(line.sku.clone());
+                continue;
+            }
         };
-        allocations.extend(takes.into_iter().map(|take| Allocation {
+        versions.insert(line.sku.clone(), sku_terms.version);
+        let refused = match terms {
+            Terms::Any => None,
+            Terms::NoCampaign => sku_terms
+                .open_campaign(now)
+                .map(|c| Error::CampaignRequired {
+                    campaign: c.clone(),
+                    sku: line.sku.clone(),
+                }),
+            Terms::Campaign { id, .. } => match sku_terms.offer(id) {
+                Some(offer) if offer.is_open(now) => {
+                    limit = limit.min(offer.per_customer_limit);
+                    None
+                }
+                Some(_) => Some(Error::CampaignNotActive {
+                    campaign: id.clone(),
+                    sku: None,
+                }),
+                None => Some(Error::CampaignNotActive {
+                    campaign: id.clone(),
+                    sku: Some(line.sku.clone()),
+                }),
+            },
+        };
+        if let Some(e) = refused {
+            let (skus, _) = by_terms.get_or_insert_with(|| (Vec::new(), e));
+            skus.push(line.sku.clone());
+            continue;
+        }
+        let shards = view.shards();
+        let start = usize::from(random_below(shards.len() as u16));
+        let takes = plan_decrement(&shards, quantity, start).ok_or(Error::InsufficientStock {
             sku: line.sku.clone(),
-            take,
-        }));
+        });
+        match takes {
+            Ok(takes) => allocations.extend(takes.into_iter().map(|take| Allocation {
+                sku: line.sku.clone(),
+                take,
+            })),
+            Err(_) if !view.is_fresh() => stale.push(line.sku.clone()),
+            Err(e) => {
+                refusal.get_or_insert(e);
+            }
+        }
     }
-    Ok(Ok(allocations))
+    if let Some(e) = refusal {
+        return Plan::Refuse(e);
+    }
+    if let Some((skus, e)) = by_terms {
+        return Plan::RefuseIfTerms(skus, e);
+    }
+    if !stale.is_empty() {
+        return Plan::Read(stale);
+    }
+    if allocations.len() > MAX_TAKES {
+        return match views.iter().flatten().all(SkuView::is_fresh) {
+            true => Plan::Refuse(Error::TooManyStockItems(MAX_TAKES)),
+            false => Plan::Read(lines.iter().map(|l| l.sku.clone()).collect()),
+        };
+    }
+    let guard = match terms {
+        Terms::Campaign {
+            id,
+            customer,
+            units,
+        } => match u64::from(limit).checked_sub(units) {
+            Some(room) => Some(CampaignGuard {
+                campaign_id: id.clone(),
+                customer_id: customer.clone(),
+                room,
+                units,
+            }),
+            None => return Plan::Refuse(Error::PurchaseLimitExceeded(id.clone())),
+        },
+        _ => None,
+    };
+    Plan::Take {
+        allocations,
+        versions: (!matches!(terms, Terms::Any)).then_some(versions),
+        guard,
+    }
 }
 
 /// What a take of stock writes as its record.
@@ -120,7 +337,7 @@ pub(super) struct Taking<'a> {
     pub at: Timestamp,
     pub record: RecordKey,
     pub fingerprint: &'a str,
-    pub campaign: Option<&'a CampaignGuard>,
+    pub terms: Terms<'a>,
 }
 
 /// Moves every line's available units with `taking.movement` and writes the request's
@@ -128,7 +345,7 @@ pub(super) struct Taking<'a> {
 /// nothing; after a refusal, a request seen before gets its first answer.
 pub(super) async fn take_lines<S, T: TakesStock>(
     store: &S,
-    shard_counts: &ShardCounts,
+    views: &StockViews,
     taking: Taking<'_>,
     mut record: impl FnMut(Vec<Allocation>) -> (T, Answer),
 ) -> Result<Recorded<T>>
@@ -137,21 +354,36 @@ where
 {
     let mut rejection = Error::Contention;
     let mut backoff = Backoff::default();
-    while backoff.next_attempt().await {
-        // First a guess from known shard counts (no read); after a miss, read and plan.
-        let guess = match backoff.failures() {
-            0 => shard_counts.guess(taking.lines),
-            _ => None,
-        };
-        let allocations = match guess {
-            Some(allocations) => allocations,
-            None => match allocate(store, shard_counts, taking.lines).await? {
-                Ok(allocations) => allocations,
-                Err(refused) => {
-                    rejection = refused;
-                    break;
+    'attempts: while backoff.next_attempt().await {
+        let guessing = backoff.failures() == 0;
+        let (allocations, versions, guard) = loop {
+            let seen: Vec<_> = taking.lines.iter().map(|l| views.view(&l.sku)).collect();
+            match plan(taking.lines, &seen, taking.terms, taking.at, guessing) {
+                Plan::Take {
+                    allocations,
+                    versions,
+                    guard,
+                } => break (allocations, versions, guard),
+                Plan::Refuse(e) => {
+                    rejection = e;
+                    break 'attempts;
                 }
-            },
+                // Terms change rarely but take effect at once: one item says if they did.
+                Plan::RefuseIfTerms(skus, e) => {
+                    if !views.terms_changed(store, &skus).await? {
+                        rejection = e;
+                        break 'attempts;
+                    }
+                }
+                Plan::Read(skus) => {
+                    for sku in skus {
+                        if views.refresh(store, &sku).await?.is_none() {
+                            rejection = Error::SkuNotFound(sku);
+                            break 'attempts;
+                        }
+                    }
+                }
+            }
         };
         let (value, answer) = record(allocations.clone());
         let receipt = RecordedRequest::new(taking.fingerprint, answer, &value)?;
@@ -161,55 +393,49 @@ where
                 movement: taking.movement,
                 record: value.taker(),
                 receipt: &receipt,
-                campaign: taking.campaign,
+                campaign: guard.as_ref(),
+                terms: versions.as_ref(),
                 at: taking.at,
             })
             .await?;
         match attempt {
-            Attempt::Committed => return Ok(Recorded::Created(answer, value)),
+            Attempt::Committed => {
+                views.took(&allocations);
+                return Ok(Recorded::Created(answer, value));
+            }
             Attempt::Refused(TakeRefused::RecordExists) => break,
             // The same request, in flight elsewhere: if it never shows up, say so.
             Attempt::Refused(TakeRefused::RecordInFlight) => rejection = Error::RequestInProgress,
-            Attempt::Refused(refusal) => {
-                rejection = campaign_refusal(taking.campaign, refusal);
+            Attempt::Refused(TakeRefused::OverLimit) => {
+                rejection = match &guard {
+                    Some(guard) => Error::PurchaseLimitExceeded(guard.campaign_id.clone()),
+                    None => Error::Store {
+                        message: "a take without a campaign was refused its limit".into(),
+                        retryable: false,
+                    },
+                };
                 break;
             }
-            // Another request took the units this plan counted on: look again.
+            // Others took the units this plan counted on, or the terms changed: plan again
+            // with what the refusal showed.
+            Attempt::Refused(TakeRefused::Moved(seen)) => views.saw(&seen),
+            // Collided with another write, or the store was busy: again after a pause.
             Attempt::Stale => {}
         }
     }
     replay_or(store, &taking.record, taking.fingerprint, rejection).await
 }
 
-/// The error a campaign's refusal means; the store refuses so only for a take that
-/// carried a campaign guard.
-fn campaign_refusal(guard: Option<&CampaignGuard>, refusal: TakeRefused) -> Error {
-    match (guard, refusal) {
-        (Some(guard), TakeRefused::CampaignClosed) => Error::CampaignNotActive {
-            campaign: guard.campaign_id.clone(),
-            sku: None,
-        },
-        (Some(guard), TakeRefused::OverLimit) => {
-            Error::PurchaseLimitExceeded(guard.campaign_id.clone())
-        }
-        _ => Error::Store {
-            message: format!("a take without a campaign was refused: {refusal:?}"),
-            retryable: false,
-        },
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use std::collections::BTreeSet;
-    use std::sync::atomic::{AtomicUsize, Ordering};
-
-    use async_trait::async_trait;
 
     use super::*;
-    use crate::domain::{Adjustment, ReservationStatus, ShardCount};
-    use crate::store::{MemoryStore, RecordExists, SkuStock};
-    use crate::usecases::holds::reserve;
+    use crate::domain::{ReservationStatus, ShardCount};
+    use crate::identity::Acting;
+    use crate::store::MemoryStore;
+    use crate::usecases::campaigns;
+    use crate::usecases::holds::{reserve, NewHold};
     use crate::usecases::stock::set_on_hand;
     use crate::usecases::testing::*;
 
@@ -220,145 +446,156 @@ mod tests {
         assert_eq!(drawn, BTreeSet::from([0, 1, 2, 3]));
     }
 
-    #[test]
-    fn a_guess_needs_a_recent_shard_count_for_every_sku() {
-        let counts = ShardCounts::default();
-        let both = lines(&[("tea", 3), ("cup", 2)]);
-        assert_eq!(counts.guess(&both), None);
-        counts.remember(&sku("tea"), 4);
-        assert_eq!(counts.known(&sku("tea")), Some(4));
-        assert_eq!(counts.guess(&both), None);
-        counts.remember(&sku("cup"), 1);
-        let guess = counts.guess(&both).unwrap();
-        let whole: Vec<_> = guess
-            .iter()
-            .map(|a| (a.sku.as_str(), a.take.quantity))
-            .collect();
-        assert_eq!(whole, vec![("tea", 3), ("cup", 2)]);
-        assert!(guess[0].take.shard < 4);
-        assert_eq!(guess[1].take.shard, 0);
-
-        let stale = Instant::now().checked_sub(SHARD_COUNT_MAX_AGE).unwrap();
-        counts.0.lock().unwrap().insert(sku("cup"), (1, stale));
-        assert_eq!(counts.known(&sku("cup")), None);
-        assert_eq!(counts.guess(&both), None);
-    }
-
-    #[test]
-    fn only_a_take_with_a_campaign_guard_is_refused_for_the_campaign() {
-        for refusal in [TakeRefused::CampaignClosed, TakeRefused::OverLimit] {
-            let e = campaign_refusal(None, refusal);
-            assert!(
-                matches!(
-                    e,
-                    Error::Store {
-                        retryable: false,
-                        ..
-                    }
-                ),
-                "{e:?}"
-            );
-        }
-    }
-
-    /// The memory store, counting the reads of stock.
-    #[derive(Default)]
-    struct CountingReads {
-        store: MemoryStore,
-        reads: AtomicUsize,
-    }
-
-    #[async_trait]
-    impl ReadStock for CountingReads {
-        async fn sku_stock(&self, sku: &Sku) -> Result<Option<SkuStock>> {
-            self.reads.fetch_add(1, Ordering::SeqCst);
-            self.store.sku_stock(sku).await
-        }
-    }
-
-    #[async_trait]
-    impl ReadRecord for CountingReads {
-        async fn recorded(&self, key: &RecordKey) -> Result<Option<RecordedRequest>> {
-            self.store.recorded(key).await
-        }
-    }
-
-    #[async_trait]
-    impl crate::store::ReadCampaign for CountingReads {
-        async fn campaign(
-            &self,
-            id: &crate::domain::CampaignId,
-        ) -> Result<Option<crate::domain::Campaign>> {
-            self.store.campaign(id).await
-        }
-
-        async fn campaigns_selling(&self, sku: &Sku) -> Result<Vec<crate::domain::CampaignWindow>> {
-            self.store.campaigns_selling(sku).await
-        }
-    }
-
-    #[async_trait]
-    impl WriteStock for CountingReads {
-        async fn take(&self, take: TakeStock<'_>) -> Result<Attempt<TakeRefused>> {
-            self.store.take(take).await
-        }
-
-        async fn create_sku(
-            &self,
-            sku: &Sku,
-            spread: &[u64],
-            opening: &Adjustment,
-        ) -> Result<Attempt> {
-            self.store.create_sku(sku, spread, opening).await
-        }
-
-        async fn reshard(
-            &self,
-            seen: &SkuStock,
-            active: ShardCount,
-            available: &[u64],
-            at: Timestamp,
-        ) -> Result<Attempt> {
-            self.store.reshard(seen, active, available, at).await
-        }
-
-        async fn adjust(
-            &self,
-            seen: &SkuStock,
-            adjustment: &Adjustment,
-            takes: &[Take],
-            receipt: Option<&RecordedRequest>,
-        ) -> Result<Attempt<RecordExists>> {
-            self.store.adjust(seen, adjustment, takes, receipt).await
-        }
-    }
-
-    fn reads(store: &CountingReads) -> usize {
-        store.reads.load(Ordering::SeqCst)
-    }
-
-    #[tokio::test]
-    async fn a_known_shard_count_saves_the_read_and_a_wrong_guess_costs_one() {
-        let store = CountingReads::default();
-        set_on_hand(&store.store, &sku("tea"), 10, None, now())
+    async fn stocked_over(of: &str, on_hand: u64, shards: u64) -> MemoryStore {
+        let store = MemoryStore::new();
+        let count = ShardCount::new(shards).ok();
+        set_on_hand(&store, &sku(of), on_hand, count, now())
             .await
             .unwrap();
-        let counts = ShardCounts::default();
-        let first = created(reserve(&store, &counts, hold(&[("tea", 2)])).await).1;
-        assert_eq!(reads(&store), 1);
-        let second = created(reserve(&store, &counts, hold(&[("tea", 2)])).await).1;
-        assert_eq!(reads(&store), 1);
-        assert_eq!(second.allocations, first.allocations);
+        store
+    }
 
-        // Two shards of 3 now: the guess (shard 0, whole) fails, a read splits the line.
-        let two = ShardCount::new(2).ok();
-        set_on_hand(&store.store, &sku("tea"), 10, two, now())
-            .await
-            .unwrap();
-        let split = created(reserve(&store, &counts, hold(&[("tea", 5)])).await).1;
-        assert_eq!(reads(&store), 2);
+    fn as_customer(items: &[(&str, u64)]) -> NewHold {
+        NewHold {
+            acting: Acting::Customer(customer("ann")),
+            ..hold(items)
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_new_process_sells_a_one_shard_sku_without_reading_it() {
+        let store = stocked_over("tea", 10, 1).await;
+        let reads = store.stock_reads();
+        let views = StockViews::default();
+        created(reserve(&store, &views, as_customer(&[("tea", 2)])).await);
+        created(reserve(&store, &views, as_customer(&[("tea", 3)])).await);
+        assert_eq!(store.stock_reads(), reads);
+        assert_eq!(counters(&store, "tea").await, (5, 5, 0));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_wrong_guess_is_corrected_by_what_its_refusal_shows_then_one_read_splits() {
+        // 3 + 3 over two shards: a guess of 2 from shard 0 lands; 5 cannot come from one.
+        let store = stocked_over("tea", 6, 2).await;
+        let reads = store.stock_reads();
+        let views = StockViews::default();
+        created(reserve(&store, &views, hold(&[("tea", 2)])).await);
+        assert_eq!(store.stock_reads(), reads);
+        let split = created(reserve(&store, &views, hold(&[("tea", 4)])).await).1;
+        assert_eq!(store.stock_reads(), reads + 1);
         assert_eq!(split.status, ReservationStatus::Held);
-        assert_eq!(split.allocations.len(), 2);
-        assert_eq!(counters(&store.store, "tea").await, (1, 9, 0));
+        let mut takes: Vec<_> = split
+            .allocations
+            .iter()
+            .map(|a| (a.take.shard, a.take.quantity))
+            .collect();
+        takes.sort();
+        assert_eq!(takes, vec![(0, 1), (1, 3)]);
+        assert_eq!(counters(&store, "tea").await, (0, 6, 0));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn refusals_rest_on_a_view_younger_than_its_age_then_read_again() {
+        let store = stocked_over("tea", 4, 4).await;
+        let views = StockViews::default();
+        for _ in 0..4 {
+            created(reserve(&store, &views, hold(&[("tea", 1)])).await);
+        }
+        let reads = store.stock_reads();
+        for _ in 0..50 {
+            let e = refused(reserve(&store, &views, hold(&[("tea", 1)])).await);
+            assert!(matches!(e, Error::InsufficientStock { .. }), "{e:?}");
+        }
+        // One read made the view fresh; the other refusals read nothing.
+        assert!(store.stock_reads() <= reads + 1, "{}", store.stock_reads());
+        let reads = store.stock_reads();
+
+        // A unit comes back: seen once the view is older than its age.
+        set_on_hand(&store, &sku("tea"), 5, None, now())
+            .await
+            .unwrap();
+        let e = refused(reserve(&store, &views, hold(&[("tea", 1)])).await);
+        assert!(matches!(e, Error::InsufficientStock { .. }), "{e:?}");
+        tokio::time::advance(VIEW_MAX_AGE).await;
+        let reads_before = store.stock_reads();
+        created(reserve(&store, &views, hold(&[("tea", 1)])).await);
+        assert_eq!(store.stock_reads(), reads_before + 1);
+        assert!(reads_before >= reads);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_campaign_written_after_a_view_was_taken_is_enforced_by_the_terms_version() {
+        let store = stocked_over("tea", 10, 2).await;
+        let views = StockViews::default();
+        created(reserve(&store, &views, as_customer(&[("tea", 1)])).await);
+        created(reserve(&store, &views, as_customer(&[("tea", 1)])).await);
+        campaigns::put(&store, &campaign_id("flash"), &terms(&["tea"], 3), now())
+            .await
+            .unwrap();
+        let e = refused(reserve(&store, &views, as_customer(&[("tea", 1)])).await);
+        assert!(
+            matches!(&e, Error::CampaignRequired { campaign, .. } if *campaign == campaign_id("flash")),
+            "{e:?}"
+        );
+        // Staff still sell it, whatever the terms.
+        created(reserve(&store, &views, hold(&[("tea", 1)])).await);
+        assert_eq!(counters(&store, "tea").await, (7, 3, 0));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_request_over_more_stock_items_than_one_write_takes_is_refused_whole() {
+        let store = MemoryStore::new();
+        let all = ShardCount::new(64).ok();
+        for of in ["tea", "cup"] {
+            set_on_hand(&store, &sku(of), 64, all, now()).await.unwrap();
+        }
+        let views = StockViews::default();
+        // 64 shards of one unit each: 64 + 40 takes.
+        let e = refused(reserve(&store, &views, hold(&[("tea", 64), ("cup", 40)])).await);
+        assert!(matches!(e, Error::TooManyStockItems(MAX_TAKES)), "{e:?}");
+        assert_eq!(counters(&store, "tea").await, (64, 0, 0));
+        assert_eq!(counters(&store, "cup").await, (64, 0, 0));
+        // 64 + 33 = 97 fits.
+        let held = created(reserve(&store, &views, hold(&[("tea", 64), ("cup", 33)])).await).1;
+        assert_eq!(held.allocations.len(), MAX_TAKES);
+    }
+
+    #[test]
+    fn a_plan_with_no_view_guesses_the_first_shard_only_outside_campaigns() {
+        let one = lines(&[("tea", 2)]);
+        let Plan::Take {
+            allocations,
+            versions,
+            guard,
+        } = plan(&one, &[None], Terms::NoCampaign, now(), true)
+        else {
+            panic!("expected a guess");
+        };
+        assert_eq!(
+            allocations[0].take,
+            Take {
+                shard: 0,
+                quantity: 2
+            }
+        );
+        assert_eq!(versions, Some(BTreeMap::from([(sku("tea"), 0)])));
+        assert_eq!(guard, None);
+        let staff = plan(&one, &[None], Terms::Any, now(), true);
+        assert!(matches!(staff, Plan::Take { versions: None, .. }));
+        assert!(matches!(
+            plan(&one, &[None], Terms::Any, now(), false),
+            Plan::Read(_)
+        ));
+        let ann = customer("ann");
+        let flash = campaign_id("flash");
+        let in_campaign = Terms::Campaign {
+            id: &flash,
+            customer: &ann,
+            units: 2,
+        };
+        assert!(matches!(
+            plan(&one, &[None], in_campaign, now(), true),
+            Plan::Read(_)
+        ));
     }
 }

@@ -7,7 +7,7 @@ use async_trait::async_trait;
 
 use super::holds::{self, NewHold};
 use super::orders::{self, NewOrder, Source};
-use super::{stock, ShardCounts};
+use super::{stock, StockViews};
 use crate::domain::{
     CampaignId, CampaignTerms, CustomerId, HoldDuration, Line, Lines, Order, OrderId, Quantity,
     Reservation, ReservationId, ShardCount, Sku, StockLevels, Timestamp,
@@ -127,7 +127,7 @@ pub fn refused<T: std::fmt::Debug>(outcome: Result<T>) -> Error {
 /// A hold that was placed now.
 pub async fn placed(store: &MemoryStore, request: NewHold) -> Reservation {
     let (answer, reservation) =
-        created(holds::reserve(store, &ShardCounts::default(), request).await);
+        created(holds::reserve(store, &StockViews::default(), request).await);
     assert_eq!(answer, Answer::Created);
     reservation
 }
@@ -147,7 +147,7 @@ pub fn order_for(source: Source, at: Timestamp) -> NewOrder {
 /// An order sold straight from stock.
 pub async fn sold(store: &MemoryStore, items: &[(&str, u64)]) -> Order {
     let request = order_for(Source::Stock(lines(items)), now());
-    created(orders::place(store, &ShardCounts::default(), request).await).1
+    created(orders::place(store, &StockViews::default(), request).await).1
 }
 
 /// A queue that keeps every message it was sent, or refuses them all.

@@ -1,13 +1,14 @@
-//! Campaigns, and the guards a campaign reservation adds to its transaction.
+//! Campaigns, the offers they stamp on their skus' stock items, and the customer's
+//! counter a campaign reservation adds to its transaction.
 
 use async_trait::async_trait;
-use aws_sdk_dynamodb::types::{AttributeValue, ConditionCheck, Put, TransactWriteItem};
+use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem};
 
 use super::codec::{corrupt, get_n, get_parsed, key_of, n, s, values, Attributes};
 use super::schema::{self, ItemKey};
 use super::writes::build;
 use super::{DynamoStore, Transaction};
-use crate::domain::{Campaign, CampaignId, CampaignWindow, Sku, Timestamp};
+use crate::domain::{Campaign, CampaignId, Offer, Sku, SkuTerms, Timestamp};
 use crate::error::{Error, Result};
 use crate::store::{Attempt, CampaignGuard, ReadCampaign, WriteCampaign};
 
@@ -56,34 +57,14 @@ fn campaign_item(campaign: &Campaign) -> Attributes {
 }
 
 impl DynamoStore {
-    /// A campaign reservation's guards: the campaign's window, skus and limit as the
-    /// reservation was admitted under them, and the customer's counter, which must have
-    /// room for its units. In this order: `take` reads its refusals by position.
-    pub(super) fn campaign_guards(
+    /// A campaign reservation's count in the customer's counter, which must have room
+    /// for its units.
+    pub(super) fn campaign_counter(
         &self,
         guard: &CampaignGuard,
         at: Timestamp,
-    ) -> Result<Vec<TransactWriteItem>> {
-        let now = s(at.to_string());
-        let mut condition =
-            "starts_at <= :now AND ends_at > :now AND per_customer_limit = :limit".to_owned();
-        let mut check_values = values([(":now", now.clone()), (":limit", n(guard.limit))]);
-        for (i, sku) in guard.skus.iter().enumerate() {
-            condition.push_str(&format!(" AND contains(skus, :sku{i})"));
-            check_values.insert(format!(":sku{i}"), s(sku.as_str()));
-        }
-        let (pk, sk) = schema::campaign_key(&guard.campaign_id);
-        let check = build(
-            "condition check",
-            ConditionCheck::builder()
-                .table_name(&self.table)
-                .key("pk", s(pk))
-                .key("sk", s(sk))
-                .condition_expression(condition)
-                .set_expression_attribute_values(Some(check_values))
-                .build(),
-        )?;
-        let counter = self.update(
+    ) -> Result<TransactWriteItem> {
+        self.update(
             schema::counter_key(&guard.campaign_id, &guard.customer_id),
             "SET units = if_not_exists(units, :zero) + :q, updated_at = :now",
             "attribute_not_exists(units) OR units <= :room",
@@ -91,38 +72,106 @@ impl DynamoStore {
                 (":zero", n(0)),
                 (":q", n(guard.units)),
                 (":room", n(guard.room)),
-                (":now", now),
+                (":now", s(at.to_string())),
             ]),
-        )?;
-        Ok(vec![
-            TransactWriteItem::builder().condition_check(check).build(),
-            counter,
-        ])
+        )
     }
 }
 
-fn mark_item(sku: &Sku, window: &CampaignWindow) -> Attributes {
-    let (pk, sk) = schema::sku_campaign_key(sku, &window.campaign_id);
+fn offer_value(offer: &Offer) -> AttributeValue {
+    AttributeValue::M(values([
+        ("starts_at", s(offer.starts_at.to_string())),
+        ("ends_at", s(offer.ends_at.to_string())),
+        ("per_customer_limit", n(offer.per_customer_limit)),
+    ]))
+}
+
+fn offer_from(item: &Attributes, campaign_id: CampaignId, fields: &Attributes) -> Result<Offer> {
+    let field = |name: &str| {
+        fields
+            .get(name)
+            .ok_or_else(|| corrupt(item, &format!("an offer has no {name}")))
+    };
+    let time = |name: &str| {
+        field(name)?
+            .as_s()
+            .ok()
+            .and_then(|t| Timestamp::parse(t))
+            .ok_or_else(|| corrupt(item, &format!("an offer's {name} is not a time")))
+    };
+    Ok(Offer {
+        campaign_id,
+        starts_at: time("starts_at")?,
+        ends_at: time("ends_at")?,
+        per_customer_limit: field("per_customer_limit")?
+            .as_n()
+            .ok()
+            .and_then(|l| l.parse().ok())
+            .ok_or_else(|| corrupt(item, "an offer's per_customer_limit is not a number"))?,
+    })
+}
+
+/// The attributes a sku's item and stock items carry for `terms`: its version and its
+/// offers by campaign id.
+pub(super) fn terms_values(terms: &SkuTerms) -> [(&'static str, AttributeValue); 2] {
+    let offers = terms
+        .offers
+        .iter()
+        .map(|o| (o.campaign_id.to_string(), offer_value(o)))
+        .collect();
+    [
+        ("terms", n(terms.version)),
+        ("offers", AttributeValue::M(offers)),
+    ]
+}
+
+/// The terms an item carries; none stamped yet is version 0 with no offers.
+pub(super) fn terms_from(item: &Attributes) -> Result<SkuTerms> {
+    if !item.contains_key("terms") {
+        return Ok(SkuTerms::default());
+    }
+    let version = get_n(item, "terms")?;
+    let offers = item
+        .get("offers")
+        .and_then(|v| v.as_m().ok())
+        .ok_or_else(|| corrupt(item, "attribute offers is missing or malformed"))?;
+    let mut offers = offers
+        .iter()
+        .map(|(id, fields)| {
+            let id = CampaignId::parse(id)
+                .map_err(|_| corrupt(item, &format!("offer {id:?} is not a campaign id")))?;
+            let fields = fields
+                .as_m()
+                .map_err(|_| corrupt(item, "an offer is not a map"))?;
+            offer_from(item, id, fields)
+        })
+        .collect::<Result<Vec<_>>>()?;
+    offers.sort_by(|a, b| a.campaign_id.cmp(&b.campaign_id));
+    Ok(SkuTerms { version, offers })
+}
+
+/// Where a campaign's offer is kept for one of its skus, whether the sku exists or not.
+fn mark_item(sku: &Sku, offer: &Offer) -> Attributes {
+    let (pk, sk) = schema::sku_campaign_key(sku, &offer.campaign_id);
     values([
         ("pk", s(pk)),
         ("sk", s(sk)),
         ("entity", s("sku_campaign")),
-        ("campaign_id", s(window.campaign_id.as_str())),
-        ("starts_at", s(window.starts_at.to_string())),
-        ("ends_at", s(window.ends_at.to_string())),
+        ("campaign_id", s(offer.campaign_id.as_str())),
+        ("offer", offer_value(offer)),
     ])
 }
 
-fn window_from(item: &Attributes) -> Result<CampaignWindow> {
+fn mark_from(item: &Attributes) -> Result<Offer> {
     let campaign_id = get_parsed(item, "campaign_id", |t| CampaignId::parse(t).ok())?;
     if !matches!(key_of(item)?, ItemKey::SkuCampaign(_, of) if of == campaign_id) {
         return Err(corrupt(item, "its key is not its campaign's mark"));
     }
-    Ok(CampaignWindow {
-        campaign_id,
-        starts_at: get_parsed(item, "starts_at", Timestamp::parse)?,
-        ends_at: get_parsed(item, "ends_at", Timestamp::parse)?,
-    })
+    let fields = item
+        .get("offer")
+        .and_then(|v| v.as_m().ok())
+        .ok_or_else(|| corrupt(item, "attribute offer is missing or malformed"))?;
+    offer_from(item, campaign_id, fields)
 }
 
 /// How many writes go in one transaction: DynamoDB takes at most 100.
@@ -138,14 +187,14 @@ impl ReadCampaign for DynamoStore {
             .transpose()
     }
 
-    async fn campaigns_selling(&self, sku: &Sku) -> Result<Vec<CampaignWindow>> {
-        let mut windows = Vec::new();
+    async fn offers_for(&self, sku: &Sku) -> Result<Vec<Offer>> {
+        let mut offers = Vec::new();
         self.query_partition(schema::sku(sku), Some(schema::CAMPAIGN_PREFIX), |item| {
-            windows.push(window_from(item)?);
+            offers.push(mark_from(item)?);
             Ok(())
         })
         .await?;
-        Ok(windows)
+        Ok(offers)
     }
 }
 
@@ -169,12 +218,10 @@ impl WriteCampaign for DynamoStore {
         if let Transaction::Cancelled(_) = self.transact(vec![write]).await? {
             return Ok(Attempt::Stale);
         }
-        // Then the marks on its skus: a sale of one outside the campaign is refused from
-        // the moment this request answers.
-        let window = campaign.window();
+        let offer = campaign.offer();
         let mut marks = Vec::new();
         for sku in &campaign.skus {
-            marks.push(self.put(mark_item(sku, &window))?);
+            marks.push(self.put(mark_item(sku, &offer))?);
         }
         for sku in seen.iter().flat_map(|c| &c.skus) {
             if !campaign.skus.contains(sku) {
@@ -212,6 +259,33 @@ mod tests {
             created_at: at("2026-11-21T04:00:00Z"),
             updated_at: at("2026-11-21T05:00:00Z"),
         }
+    }
+
+    #[test]
+    fn terms_and_offers_read_back_as_written() {
+        let none = values([("pk", s("SKU#tea#000")), ("sk", s("STOCK"))]);
+        assert_eq!(terms_from(&none).unwrap(), SkuTerms::default());
+        let terms = SkuTerms {
+            version: 4,
+            offers: vec![campaign().offer()],
+        };
+        let mut item = none.clone();
+        item.extend(terms_values(&terms).map(|(k, v)| (k.to_owned(), v)));
+        assert_eq!(terms_from(&item).unwrap(), terms);
+        let sku = Sku::parse("A-1").unwrap();
+        assert_eq!(
+            mark_from(&mark_item(&sku, &campaign().offer())).unwrap(),
+            campaign().offer()
+        );
+
+        item.insert(
+            "offers".into(),
+            AttributeValue::M(values([("bad id", AttributeValue::M(Default::default()))])),
+        );
+        assert_corrupt(terms_from(&item), "SKU#tea#000", "bad id");
+        let mut item = none;
+        item.insert("terms".into(), n(1));
+        assert_corrupt(terms_from(&item), "SKU#tea#000", "offers");
     }
 
     #[test]

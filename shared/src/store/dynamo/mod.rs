@@ -142,7 +142,10 @@ impl DynamoStore {
                 }
                 other if other.code().is_some_and(|c| BUSY_CODES.contains(&c)) => {
                     tracing::warn!(code = other.code(), "transaction refused; backing off");
-                    Ok(Transaction::Cancelled(vec![Cancel::Busy; count]))
+                    Ok(Transaction::Cancelled(vec![
+                        Cancelled::from(Cancel::Busy);
+                        count
+                    ]))
                 }
                 other => Err(service_error("TransactWriteItems", &other)),
             },
@@ -183,9 +186,14 @@ fn cancellation(reasons: &[CancellationReason], count: usize) -> Result<Transact
     if let Some(invalid) = reasons.iter().find(|r| r.code() == Some("ValidationError")) {
         return Err(invalid_item(invalid.message().unwrap_or_default()));
     }
-    let read: Option<Vec<Cancel>> = reasons
+    let read: Option<Vec<Cancelled>> = reasons
         .iter()
-        .map(|r| Cancel::from_code(r.code()))
+        .map(|r| {
+            Cancel::from_code(r.code()).map(|cancel| Cancelled {
+                cancel,
+                found: r.item().cloned(),
+            })
+        })
         .collect();
     match read {
         Some(read) if read.len() == count => Ok(Transaction::Cancelled(read)),
@@ -202,10 +210,27 @@ fn cancellation(reasons: &[CancellationReason], count: usize) -> Result<Transact
     }
 }
 
+/// One item of a cancelled transaction: why, and the item as it was when its condition
+/// failed, if the write asked for it.
+#[derive(Debug, Clone)]
+struct Cancelled {
+    cancel: Cancel,
+    found: Option<codec::Attributes>,
+}
+
+impl From<Cancel> for Cancelled {
+    fn from(cancel: Cancel) -> Self {
+        Self {
+            cancel,
+            found: None,
+        }
+    }
+}
+
 #[derive(Debug)]
 enum Transaction {
     Committed,
-    Cancelled(Vec<Cancel>),
+    Cancelled(Vec<Cancelled>),
 }
 
 /// A write with no refusal of its own: any cancellation means what it was conditioned
@@ -227,21 +252,31 @@ impl Transaction {
         }
     }
 
+    fn reason(&self, index: usize) -> Option<&Cancelled> {
+        match self {
+            Transaction::Committed => None,
+            Transaction::Cancelled(reasons) => reasons.get(index),
+        }
+    }
+
     /// Whether item `index` failed its condition (`cancellation` gives every item of a
     /// cancelled transaction its reason).
     fn condition_failed(&self, index: usize) -> bool {
-        match self {
-            Transaction::Committed => false,
-            Transaction::Cancelled(reasons) => reasons.get(index) == Some(&Cancel::ConditionFailed),
-        }
+        self.reason(index)
+            .is_some_and(|r| r.cancel == Cancel::ConditionFailed)
+    }
+
+    /// Item `index` as its failed condition found it (when the write asked for it).
+    fn found(&self, index: usize) -> Option<&codec::Attributes> {
+        self.reason(index)
+            .filter(|r| r.cancel == Cancel::ConditionFailed)
+            .and_then(|r| r.found.as_ref())
     }
 
     /// Whether item `index` met a transaction in flight on the same item.
     fn conflicted(&self, index: usize) -> bool {
-        match self {
-            Transaction::Committed => false,
-            Transaction::Cancelled(reasons) => reasons.get(index) == Some(&Cancel::Conflict),
-        }
+        self.reason(index)
+            .is_some_and(|r| r.cancel == Cancel::Conflict)
     }
 }
 

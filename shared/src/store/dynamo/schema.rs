@@ -12,7 +12,8 @@
 //! | refund | `ORDER#<ord id>` | `REFUND#<ref id>` |
 //! | compensation command | `COMMAND#<cmd id>` | `COMMAND` |
 //! | campaign | `CAMPAIGN#<id>` | `CAMPAIGN` |
-//! | a customer's units in a campaign | `CAMPAIGN#<id>` | `CUSTOMER#<customer id>` |
+//! | a customer's units in a campaign | `COUNTER#<campaign id>#<customer id>` | `COUNTER` |
+//! | a campaign's offer kept for one of its skus | `SKU#<sku>` | `CAMPAIGN#<id>` |
 //!
 //! Shards are numbered items from the start, so a sku can be split later without a
 //! migration. Each shard has a partition key of its own: DynamoDB's per-partition write
@@ -48,6 +49,7 @@ pub const RESERVATION: &str = "RESERVATION";
 pub const ORDER: &str = "ORDER";
 pub const COMMAND: &str = "COMMAND";
 pub const CAMPAIGN: &str = "CAMPAIGN";
+pub const COUNTER: &str = "COUNTER";
 
 const SKU_PREFIX: &str = "SKU#";
 /// The sort keys of a sku's adjustments begin with this.
@@ -58,7 +60,9 @@ const REFUND_PREFIX: &str = "REFUND#";
 const COMMAND_PREFIX: &str = "COMMAND#";
 /// A campaign's partition key, and the sort keys of the marks it leaves on its skus.
 pub const CAMPAIGN_PREFIX: &str = "CAMPAIGN#";
-const CUSTOMER_PREFIX: &str = "CUSTOMER#";
+/// A customer's counter in a campaign: a partition key of its own, so that a campaign's
+/// buyers write to as many partitions as there are buyers (a campaign id holds no `#`).
+const COUNTER_PREFIX: &str = "COUNTER#";
 
 pub fn sku(sku: &Sku) -> String {
     format!("{SKU_PREFIX}{sku}")
@@ -94,8 +98,8 @@ pub fn campaign(id: &CampaignId) -> String {
 }
 
 /// A customer's units held or bought in a campaign, in the campaign's partition.
-pub fn customer_counter(customer: &CustomerId) -> String {
-    format!("{CUSTOMER_PREFIX}{}", customer.as_str())
+pub fn customer_counter(of: &CampaignId, customer: &CustomerId) -> String {
+    format!("{COUNTER_PREFIX}{of}#{}", customer.as_str())
 }
 
 /// An item's whole key: partition and sort key.
@@ -134,7 +138,7 @@ pub fn campaign_key(id: &CampaignId) -> Key {
 }
 
 pub fn counter_key(of: &CampaignId, customer: &CustomerId) -> Key {
-    (campaign(of), customer_counter(customer))
+    (customer_counter(of, customer), COUNTER.into())
 }
 
 /// The mark a campaign leaves on each of its skus, in the sku's partition.
@@ -202,13 +206,13 @@ impl ItemKey {
         }
         if let Some(rest) = pk.strip_prefix(CAMPAIGN_PREFIX) {
             let campaign = CampaignId::parse(rest).ok()?;
-            return match sk {
-                CAMPAIGN => Some(ItemKey::Campaign(campaign)),
-                sk => Some(ItemKey::CustomerCounter(
-                    campaign,
-                    CustomerId::parse(sk.strip_prefix(CUSTOMER_PREFIX)?).ok()?,
-                )),
-            };
+            return (sk == CAMPAIGN).then_some(ItemKey::Campaign(campaign));
+        }
+        if let Some(rest) = pk.strip_prefix(COUNTER_PREFIX) {
+            let (campaign, customer) = rest.split_once('#')?;
+            let campaign = CampaignId::parse(campaign).ok()?;
+            let customer = CustomerId::parse(customer).ok()?;
+            return (sk == COUNTER).then_some(ItemKey::CustomerCounter(campaign, customer));
         }
         None
     }
@@ -416,8 +420,11 @@ mod tests {
             ("ORDER#ord_01J9Z3K8Q4W6N2V5T7R0XGHPBM", "REFUND#"),
             ("ORDER#ord_01J9Z3K8Q4W6N2V5T7R0XGHPBM", "ADJ#x"),
             ("COMMAND#cmd_01J9Z3K8Q4W6N2V5T7R0XGHPBM", "ORDER"),
-            ("CAMPAIGN#spring", "CUSTOMER#"),
-            ("CAMPAIGN#spring", "COUNTER#alice"),
+            ("CAMPAIGN#spring", "CUSTOMER#alice"),
+            ("COUNTER#spring", "COUNTER"),
+            ("COUNTER#spring#", "COUNTER"),
+            ("COUNTER#spring#alice", "CAMPAIGN"),
+            ("COUNTER#a b#alice", "COUNTER"),
             ("HOLD#1", META),
         ] {
             assert_eq!(ItemKey::parse(pk, sk), None, "{pk} / {sk}");

@@ -2,22 +2,28 @@
 
 use async_trait::async_trait;
 
+use aws_sdk_dynamodb::types::TransactWriteItem;
+
+use super::campaigns::{terms_from, terms_values};
 use super::codec::{corrupt, get_n, get_parsed, key_of, n, s, values, Attributes};
 use super::holds::hold_item;
 use super::orders::order_item;
 use super::records::with_receipt;
 use super::schema::{self, ItemKey};
 use super::{DynamoStore, Transaction};
-use crate::domain::{Adjustment, ShardCount, ShardStock, Sku, Take, Timestamp};
+use crate::domain::{
+    Adjustment, Allocation, ShardCount, ShardStock, Sku, SkuTerms, StockMove, Take, Timestamp,
+};
 use crate::error::Result;
 use crate::idempotency::RecordedRequest;
 use crate::store::{
-    Attempt, ReadStock, RecordExists, SkuStock, TakeRefused, TakeStock, Taker, WriteStock,
+    Attempt, ReadStock, RecordExists, ShardSeen, SkuStock, TakeRefused, TakeStock, Taker,
+    WriteStock,
 };
 
-fn stock_item(sku: &Sku, shard: u16, available: u64, at: &str) -> Attributes {
+fn stock_item(sku: &Sku, shard: u16, available: u64, terms: &SkuTerms, at: &str) -> Attributes {
     let (pk, sk) = schema::stock_key(sku, shard);
-    values([
+    let mut item = values([
         ("pk", s(pk)),
         ("sk", s(sk)),
         ("entity", s("stock")),
@@ -25,7 +31,33 @@ fn stock_item(sku: &Sku, shard: u16, available: u64, at: &str) -> Attributes {
         ("reserved", n(0)),
         ("sold", n(0)),
         ("updated_at", s(at)),
-    ])
+    ]);
+    if terms.version > 0 {
+        item.extend(terms_values(terms).map(|(k, v)| (k.to_owned(), v)));
+    }
+    item
+}
+
+/// A stock item's counters.
+fn shard_stock(item: &Attributes, shard: u16) -> Result<ShardStock> {
+    Ok(ShardStock {
+        shard,
+        available: get_n(item, "available")?,
+        reserved: get_n(item, "reserved")?,
+        sold: get_n(item, "sold")?,
+    })
+}
+
+/// A stock item as a refused take found it.
+fn shard_seen(item: &Attributes) -> Result<ShardSeen> {
+    let ItemKey::Stock(sku, shard) = key_of(item)? else {
+        return Err(corrupt(item, "it is not a stock shard"));
+    };
+    Ok(ShardSeen {
+        stock: shard_stock(item, shard)?,
+        terms: terms_from(item)?,
+        sku,
+    })
 }
 
 fn adjustment_item(adjustment: &Adjustment) -> Attributes {
@@ -57,6 +89,22 @@ impl ReadStock for DynamoStore {
         };
         self.stock_of(sku, &meta).await.map(Some)
     }
+
+    async fn sku_terms(&self, sku: &Sku) -> Result<Option<SkuTerms>> {
+        // Shard 0 exists for as long as the sku does, stamped with the others.
+        match self.get(schema::stock_key(sku, 0)).await? {
+            Some(item) => terms_from(&item).map(Some),
+            None => Ok(None),
+        }
+    }
+}
+
+/// The condition that an item carries the terms version of `terms` (`:terms`).
+fn terms_condition(terms: &SkuTerms) -> &'static str {
+    match terms.version {
+        0 => "attribute_not_exists(terms)",
+        _ => "terms = :terms",
+    }
 }
 
 impl DynamoStore {
@@ -80,12 +128,7 @@ impl DynamoStore {
                 _ => return Err(corrupt(item, "it is not a stock shard of its sku")),
             };
             updated_at = updated_at.max(get_parsed(item, "updated_at", Timestamp::parse)?);
-            shards.push(ShardStock {
-                shard,
-                available: get_n(item, "available")?,
-                reserved: get_n(item, "reserved")?,
-                sold: get_n(item, "sold")?,
-            });
+            shards.push(shard_stock(item, shard)?);
         }
         if shards.len() != usize::from(items) {
             return Err(corrupt(
@@ -99,47 +142,88 @@ impl DynamoStore {
             on_hand: get_n(meta, "on_hand")?,
             active,
             shards,
+            terms: terms_from(meta)?,
             updated_at,
         })
+    }
+
+    /// One allocation's move, conditioned on its source counter and, for a take under
+    /// terms, on the terms version its sku's stock items carry; refused, it shows the
+    /// item.
+    fn take_one(
+        &self,
+        a: &Allocation,
+        movement: StockMove,
+        terms: Option<u64>,
+        at: Timestamp,
+    ) -> Result<TransactWriteItem> {
+        let (from, to) = (movement.from.name(), movement.to.name());
+        let mut condition = format!("{from} >= :q");
+        let mut vals = values([(":q", n(a.take.quantity)), (":at", s(at.to_string()))]);
+        match terms {
+            None => {}
+            Some(0) => condition.push_str(" AND attribute_not_exists(terms)"),
+            Some(version) => {
+                condition.push_str(" AND terms = :terms");
+                vals.insert(":terms".into(), n(version));
+            }
+        }
+        self.update_showing_old(
+            schema::stock_key(&a.sku, a.take.shard),
+            &format!("SET {from} = {from} - :q, {to} = {to} + :q, updated_at = :at"),
+            &condition,
+            vals,
+        )
     }
 }
 
 #[async_trait]
 impl WriteStock for DynamoStore {
     async fn take(&self, take: TakeStock<'_>) -> Result<Attempt<TakeRefused>> {
-        let mut items = Vec::with_capacity(take.allocations.len() + 3);
+        let mut items = Vec::with_capacity(take.allocations.len() + 2);
         for a in take.allocations {
-            items.push(self.move_stock(a, take.movement, take.at)?);
+            let terms = take.terms.map(|t| t.get(&a.sku).copied().unwrap_or(0));
+            items.push(self.take_one(a, take.movement, terms, take.at)?);
         }
-        let guards = match take.campaign {
-            Some(guard) => self.campaign_guards(guard, take.at)?,
-            None => Vec::new(),
-        };
-        let first_guard = items.len();
-        items.extend(guards);
+        let counter_index = items.len();
+        if let Some(guard) = take.campaign {
+            items.push(self.campaign_counter(guard, take.at)?);
+        }
         let record_index = items.len();
         items.push(self.put_new(taker_item(take.record, take.receipt)?)?);
         let outcome = self.transact(items).await?;
-        Ok(match outcome {
-            Transaction::Committed => Attempt::Committed,
-            _ if outcome.condition_failed(record_index) => {
-                Attempt::Refused(TakeRefused::RecordExists)
-            }
-            _ if outcome.conflicted(record_index) => Attempt::Refused(TakeRefused::RecordInFlight),
-            _ if outcome.condition_failed(first_guard) && take.campaign.is_some() => {
-                Attempt::Refused(TakeRefused::CampaignClosed)
-            }
-            _ if outcome.condition_failed(first_guard + 1) && take.campaign.is_some() => {
-                Attempt::Refused(TakeRefused::OverLimit)
-            }
-            _ => Attempt::Stale,
+        if let Transaction::Committed = outcome {
+            return Ok(Attempt::Committed);
+        }
+        if outcome.condition_failed(record_index) {
+            return Ok(Attempt::Refused(TakeRefused::RecordExists));
+        }
+        if outcome.conflicted(record_index) {
+            return Ok(Attempt::Refused(TakeRefused::RecordInFlight));
+        }
+        let moved = (0..take.allocations.len())
+            .filter_map(|i| outcome.found(i))
+            .map(shard_seen)
+            .collect::<Result<Vec<_>>>()?;
+        Ok(if !moved.is_empty() {
+            Attempt::Refused(TakeRefused::Moved(moved))
+        } else if take.campaign.is_some() && outcome.condition_failed(counter_index) {
+            Attempt::Refused(TakeRefused::OverLimit)
+        } else {
+            Attempt::Stale
         })
     }
 
-    async fn create_sku(&self, sku: &Sku, spread: &[u64], opening: &Adjustment) -> Result<Attempt> {
+    async fn create_sku(
+        &self,
+        sku: &Sku,
+        spread: &[u64],
+        terms: &SkuTerms,
+        opening: &Adjustment,
+    ) -> Result<Attempt> {
         let at = opening.at.to_string();
         let (pk, sk) = schema::sku_key(sku);
-        let mut items = vec![self.put_new(values([
+        let mut meta = values([
             ("pk", s(pk)),
             ("sk", s(sk)),
             ("entity", s("sku")),
@@ -152,58 +236,115 @@ impl WriteStock for DynamoStore {
             ("sweep_at", s(sku.as_str())),
             ("created_at", s(&at)),
             ("updated_at", s(&at)),
-        ]))?];
+        ]);
+        if terms.version > 0 {
+            meta.extend(terms_values(terms).map(|(k, v)| (k.to_owned(), v)));
+        }
+        let mut items = vec![self.put_new(meta)?];
         for (shard, available) in spread.iter().enumerate() {
-            items.push(self.put_new(stock_item(sku, shard as u16, *available, &at))?);
+            items.push(self.put_new(stock_item(sku, shard as u16, *available, terms, &at))?);
         }
         items.push(self.put_new(adjustment_item(opening))?);
         Ok(self.transact(items).await?.into())
     }
 
-    async fn reshard(
+    async fn set_shards(
         &self,
         seen: &SkuStock,
         active: ShardCount,
-        available: &[u64],
         at: Timestamp,
     ) -> Result<Attempt> {
         let sku = &seen.sku;
         let at = at.to_string();
+        let have = seen.shards.len() as u16;
+        let items_after = have.max(active.get());
+        let condition = format!(
+            "shards = :active AND shard_items = :have AND {}",
+            terms_condition(&seen.terms)
+        );
+        let mut vals = values([
+            (":k", n(active.get())),
+            (":items", n(items_after)),
+            (":active", n(seen.active.get())),
+            (":have", n(have)),
+            (":at", s(&at)),
+        ]);
+        if seen.terms.version > 0 {
+            vals.insert(":terms".into(), n(seen.terms.version));
+        }
         let mut items = vec![self.update(
             schema::sku_key(sku),
             "SET shards = :k, shard_items = :items, updated_at = :at",
-            "shards = :active",
-            values([
-                (":k", n(active.get())),
-                (":items", n(available.len())),
-                (":active", n(seen.active.get())),
-                (":at", s(&at)),
-            ]),
+            &condition,
+            vals,
         )?];
-        for (shard, want) in available.iter().enumerate() {
-            let shard = shard as u16;
-            let change = |expression, condition, q: u64| {
-                self.update(
-                    schema::stock_key(sku, shard),
-                    expression,
-                    condition,
-                    values([(":q", n(q)), (":at", s(&at))]),
-                )
-            };
-            match seen.shards.iter().find(|s| s.shard == shard) {
-                None => items.push(self.put_new(stock_item(sku, shard, *want, &at))?),
-                Some(have) if have.available > *want => items.push(change(
-                    "SET available = available - :q, updated_at = :at",
-                    "available >= :q",
-                    have.available - want,
-                )?),
-                Some(have) if have.available < *want => items.push(change(
-                    "SET available = available + :q, updated_at = :at",
-                    "attribute_exists(pk)",
-                    want - have.available,
-                )?),
-                Some(_) => {}
+        for shard in have..items_after {
+            items.push(self.put_new(stock_item(sku, shard, 0, &seen.terms, &at))?);
+        }
+        Ok(self.transact(items).await?.into())
+    }
+
+    async fn move_available(
+        &self,
+        sku: &Sku,
+        from: u16,
+        to: u16,
+        quantity: u64,
+        at: Timestamp,
+    ) -> Result<Attempt> {
+        let vals = || values([(":q", n(quantity)), (":at", s(at.to_string()))]);
+        let items = vec![
+            self.update(
+                schema::stock_key(sku, from),
+                "SET available = available - :q, updated_at = :at",
+                "available >= :q",
+                vals(),
+            )?,
+            self.update(
+                schema::stock_key(sku, to),
+                "SET available = available + :q, updated_at = :at",
+                "attribute_exists(pk)",
+                vals(),
+            )?,
+        ];
+        Ok(self.transact(items).await?.into())
+    }
+
+    async fn stamp_terms(
+        &self,
+        seen: &SkuStock,
+        terms: &SkuTerms,
+        at: Timestamp,
+    ) -> Result<Attempt> {
+        let sku = &seen.sku;
+        const STAMP: &str = "SET terms = :terms, offers = :offers, updated_at = :at";
+        let stamp_values = || {
+            let mut vals = values([(":at", s(at.to_string()))]);
+            vals.extend(terms_values(terms).map(|(k, v)| (format!(":{k}"), v)));
+            vals
+        };
+        let mut meta_values = stamp_values();
+        meta_values.insert(":have".into(), n(seen.shards.len()));
+        let seen_terms = match seen.terms.version {
+            0 => "attribute_not_exists(terms)",
+            version => {
+                meta_values.insert(":seen".into(), n(version));
+                "terms = :seen"
             }
+        };
+        let mut items = vec![self.update(
+            schema::sku_key(sku),
+            STAMP,
+            &format!("shard_items = :have AND {seen_terms}"),
+            meta_values,
+        )?];
+        for shard in &seen.shards {
+            items.push(self.update(
+                schema::stock_key(sku, shard.shard),
+                STAMP,
+                "attribute_exists(pk)",
+                stamp_values(),
+            )?);
         }
         Ok(self.transact(items).await?.into())
     }

@@ -1,7 +1,9 @@
 //! Building the writes of a transaction: conditional updates, puts of new items, and
 //! moves of units between a shard's counters.
 
-use aws_sdk_dynamodb::types::{Delete, Put, TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::{
+    Delete, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
+};
 
 use super::codec::{n, s, values, Attributes};
 use super::{schema, DynamoStore};
@@ -34,10 +36,34 @@ pub(super) fn build<T, E: std::fmt::Display>(what: &str, built: Result<T, E>) ->
 impl DynamoStore {
     pub(super) fn update(
         &self,
+        key: (String, String),
+        expression: &str,
+        condition: &str,
+        values: Attributes,
+    ) -> Result<TransactWriteItem> {
+        self.update_returning(key, expression, condition, values, None)
+    }
+
+    /// An update whose cancellation shows the item as its condition found it: what a
+    /// refused take plans again with, instead of reading.
+    pub(super) fn update_showing_old(
+        &self,
+        key: (String, String),
+        expression: &str,
+        condition: &str,
+        values: Attributes,
+    ) -> Result<TransactWriteItem> {
+        let all_old = ReturnValuesOnConditionCheckFailure::AllOld;
+        self.update_returning(key, expression, condition, values, Some(all_old))
+    }
+
+    fn update_returning(
+        &self,
         (pk, sk): (String, String),
         expression: &str,
         condition: &str,
         values: Attributes,
+        on_failure: Option<ReturnValuesOnConditionCheckFailure>,
     ) -> Result<TransactWriteItem> {
         let update = build(
             "update",
@@ -49,6 +75,7 @@ impl DynamoStore {
                 .condition_expression(condition)
                 .set_expression_attribute_names(placeholder_names(&[expression, condition]))
                 .set_expression_attribute_values(Some(values))
+                .set_return_values_on_condition_check_failure(on_failure)
                 .build(),
         )?;
         Ok(TransactWriteItem::builder().update(update).build())
