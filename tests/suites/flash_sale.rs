@@ -453,3 +453,198 @@ async fn a_hold_over_more_stock_items_than_one_transaction_takes_is_refused_up_f
     assert_eq!(app.emulator_stats().await["limit_refusals"], 0);
     app.cleanup().await;
 }
+
+/// The emulator's count of items read on the test's table so far.
+async fn items_read(app: &TestApp) -> u64 {
+    app.emulator_stats().await["items_read"].as_u64().unwrap()
+}
+
+#[tokio::test]
+async fn a_campaign_of_128_buyers_on_16_shards_holds_the_stock_and_never_touches_the_campaign_item()
+{
+    let app = TestApp::spawn().await;
+    app.emulate(json!({"conflicts": true, "transaction_hold_ms": 10}))
+        .await;
+    let created = app
+        .send(
+            "PUT",
+            "/skus/hot",
+            None,
+            Some(json!({"on_hand": 100, "shards": 16}).to_string()),
+        )
+        .await;
+    assert_eq!(created.status, 201, "{}", created.text);
+    campaign(&app, "drop", &["hot"], -60, 3600, 2).await;
+    let campaign_writes =
+        |stats: &Value| stats["transactions_by_partition_key"]["CAMPAIGN#drop"].clone();
+    let before = campaign_writes(&app.emulator_stats().await);
+    assert_eq!(before, 1, "the campaign's own write");
+    // 64 customers, two clients each asking for 2 units at once: the limit lets one of
+    // each pair through, the stock 50 of them.
+    let asked = join_all((0..128u32).map(|c| {
+        let app = &app;
+        async move {
+            let customer = format!("buyer-{}", c / 2);
+            for attempt in 0..20 {
+                let answer = reserve_in(
+                    app,
+                    &format!("c{c}"),
+                    "drop",
+                    Some(&customer),
+                    &[("hot", 2)],
+                )
+                .await;
+                if answer.status != 503 {
+                    return (customer, answer);
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(50 * attempt)).await;
+            }
+            panic!("client {c} got nothing but 503s");
+        }
+    }))
+    .await;
+    let mut by_customer = std::collections::BTreeMap::<&str, u64>::new();
+    for (customer, answer) in &asked {
+        match (answer.status, answer.code()) {
+            (201, _) => *by_customer.entry(customer).or_default() += 2,
+            (409, "purchase_limit_exceeded" | "insufficient_stock") => {}
+            _ => panic!("{}", answer.text),
+        }
+    }
+    assert!(
+        by_customer.values().all(|units| *units <= 2),
+        "{by_customer:?}"
+    );
+    let held: u64 = by_customer.values().sum();
+    assert_eq!(held, 100, "exactly the stock is held");
+    assert_eq!(levels(&app.stock("hot").await), (0, 100, 0, 100));
+
+    let stats = app.emulator_stats().await;
+    assert_eq!(
+        campaign_writes(&stats),
+        before,
+        "a reservation touched the campaign's item"
+    );
+    let by_key = stats["transactions_by_partition_key"].as_object().unwrap();
+    // Each buyer's counter is a partition of its own; the stock is spread over 16.
+    let counters = by_key
+        .keys()
+        .filter(|k| k.starts_with("COUNTER#drop#"))
+        .count();
+    assert_eq!(counters, 64);
+    let shards = by_key.keys().filter(|k| k.starts_with("SKU#hot#")).count();
+    assert_eq!(shards, 16);
+    app.cleanup().await;
+}
+
+#[tokio::test]
+async fn after_a_sell_out_each_refusal_reads_a_constant_few_items_whatever_the_shards() {
+    let app = TestApp::spawn().await;
+    for (sku, shards) in [("narrow", 4), ("wide", 64)] {
+        let created = app
+            .send(
+                "PUT",
+                &format!("/skus/{sku}"),
+                None,
+                Some(json!({"on_hand": shards, "shards": shards}).to_string()),
+            )
+            .await;
+        assert_eq!(created.status, 201, "{}", created.text);
+        let taken = app.reserve(&format!("all-{sku}"), &[(sku, shards)]).await;
+        assert_eq!(taken.status, 201, "{}", taken.text);
+    }
+    const REFUSALS: usize = 300;
+    for sku in ["narrow", "wide"] {
+        let before = items_read(&app).await;
+        let started = std::time::Instant::now();
+        let refused = join_all((0..8).map(|client| {
+            let app = &app;
+            async move {
+                let mut codes = Vec::new();
+                for i in 0..REFUSALS / 8 {
+                    let answer = app
+                        .reserve(&format!("{sku}-{client}-{i}"), &[(sku, 1)])
+                        .await;
+                    codes.push((answer.status, answer.code().to_owned()));
+                }
+                codes
+            }
+        }))
+        .await;
+        let elapsed = started.elapsed().as_secs_f64();
+        assert!(refused
+            .iter()
+            .flatten()
+            .all(|(status, code)| (*status, code.as_str()) == (409, "insufficient_stock")));
+        let read = items_read(&app).await - before;
+        let per_refusal = read as f64 / REFUSALS as f64;
+        println!("{sku}: {read} items read for {REFUSALS} refusals in {elapsed:.1} s");
+        // Each refusal reads its own record (was it seen before?); the sku itself is read
+        // whole at most once a second.
+        assert!(per_refusal <= 2.0, "{sku}: {per_refusal} items per refusal");
+    }
+    app.cleanup().await;
+}
+
+#[tokio::test]
+async fn a_reshard_during_reservations_loses_no_unit_and_a_refused_put_changes_nothing() {
+    let app = TestApp::spawn().await;
+    app.emulate(json!({"conflicts": true, "transaction_hold_ms": 10}))
+        .await;
+    app.set_stock("busy", 300).await;
+    // Held before the reshards start, so that a cut to 1 can never be had.
+    let first = app.reserve("first", &[("busy", 10)]).await;
+    assert_eq!(first.status, 201, "{}", first.text);
+    let reservations = join_all((0..24u32).map(|c| {
+        let app = &app;
+        async move {
+            let mut held = 0;
+            for i in 0..11 {
+                let (answer, _) = app
+                    .reserve_retrying(&format!("r{c}-{i}"), &[("busy", 1)], 20)
+                    .await;
+                match answer.status {
+                    201 => held += 1,
+                    409 => assert_eq!(answer.code(), "insufficient_stock"),
+                    other => panic!("{other}: {}", answer.text),
+                }
+            }
+            held
+        }
+    }));
+    let reshards = async {
+        let mut refused = 0;
+        for (shards, on_hand) in [(16, 300), (4, 300), (8, 1), (8, 300)] {
+            let body = json!({"on_hand": on_hand, "shards": shards}).to_string();
+            let put = app.send("PUT", "/skus/busy", None, Some(body)).await;
+            match put.status {
+                200 => assert_eq!(put.body["shards"], shards),
+                // Cutting to 1 needs 299 units on sale: refused, and nothing of it applied.
+                409 => {
+                    assert_eq!(put.code(), "insufficient_stock");
+                    let after = app.stock("busy").await;
+                    assert_eq!(
+                        (after["shards"].as_u64(), after["on_hand"].as_u64()),
+                        (Some(4), Some(300))
+                    );
+                    refused += 1;
+                }
+                other => panic!("{other}: {}", put.text),
+            }
+        }
+        refused
+    };
+    let (held, refused) = futures::join!(reservations, reshards);
+    assert_eq!(refused, 1);
+    let held: u64 = held.iter().sum();
+    assert_eq!(held, 24 * 11);
+    let held = held + 10;
+    let (available, reserved, sold, on_hand) = levels(&app.stock("busy").await);
+    assert_eq!((reserved, sold), (held, 0));
+    assert_eq!((available + reserved + sold, on_hand), (300, 300));
+    let stock = app.stock("busy").await;
+    assert_eq!(stock["shards"], 8);
+    let summary = app.sweep().await;
+    assert!(summary.drift.is_empty(), "{summary:?}");
+    app.cleanup().await;
+}
