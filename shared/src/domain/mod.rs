@@ -40,4 +40,4 @@ pub use order::{
 };
 
 mod campaign;
-pub use campaign::{Campaign, CampaignId, CampaignRefusal, CampaignTerms, Offer, SkuTerms};
+pub use campaign::{Campaign, CampaignId, CampaignTerms, Offer, SkuTerms};
