@@ -83,6 +83,38 @@ class AlarmsWatchWhatTheCodePublishes(unittest.TestCase):
             self.assertIn("AlarmActions", alarm, name)
 
 
+class TheQueueAndTheScheduleShareReconcile(unittest.TestCase):
+    """Reconcile is fed by the compensation queue and by the schedule within one reserved
+    concurrency: the queue's event source must leave room for the sweep, and its messages
+    must not use up their receives on throttled invocations."""
+
+    def setUp(self):
+        resources = template()["Resources"]
+        self.function = resources["ReconcileFunction"]["Properties"]
+        self.queue = resources["CompensationQueue"]["Properties"]
+        (self.source,) = [
+            r["Properties"]
+            for r in resources.values()
+            if r["Type"] == "AWS::Lambda::EventSourceMapping"
+            and r["Properties"]["FunctionName"] == {"Ref": "ReconcileFunction"}
+        ]
+
+    def test_the_queue_leaves_concurrency_for_the_schedule(self):
+        reserved = self.function["ReservedConcurrentExecutions"]
+        maximum = self.source["ScalingConfig"]["MaximumConcurrency"]
+        self.assertGreaterEqual(maximum, 2, "Lambda's least MaximumConcurrency")
+        sweeps = 1  # the schedule fires once a minute and a sweep ends within the timeout
+        self.assertLess(self.function["Timeout"], 60)
+        self.assertLessEqual(maximum + sweeps, reserved)
+
+    def test_a_message_outlives_its_invocation_and_has_receives_to_spare(self):
+        self.assertGreaterEqual(self.queue["VisibilityTimeout"], 6 * self.function["Timeout"])
+        receives = self.queue["RedrivePolicy"]["maxReceiveCount"]
+        self.assertGreaterEqual(receives, 5)
+        variables = self.function["Environment"]["Variables"]
+        self.assertEqual(variables["STOCKROOM_MAX_RECEIVES"], str(receives))
+
+
 class Deployment:
     """The template as CloudFormation sees it for given parameter values: its conditions,
     its rules, and values with `Fn::If`/`Ref` of parameters resolved."""

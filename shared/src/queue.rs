@@ -29,6 +29,14 @@ impl CommandMessage {
 pub trait CommandQueue: Send + Sync {
     async fn send(&self, message: &CommandMessage) -> Result<()>;
 
+    /// Sends `message`, delivered no sooner than `seconds` from now (at most 900, as
+    /// SQS allows). A queue that cannot delay sends it at once: the copy is then only
+    /// tried sooner.
+    async fn send_after(&self, message: &CommandMessage, seconds: u32) -> Result<()> {
+        let _ = seconds;
+        self.send(message).await
+    }
+
     /// Keeps a received message hidden for `seconds` more: the back-off before its
     /// next attempt.
     async fn delay(&self, receipt_handle: &str, seconds: u32) -> Result<()>;
@@ -62,11 +70,16 @@ fn queue_error(operation: &str, e: impl std::error::Error + 'static) -> Error {
 #[async_trait]
 impl CommandQueue for SqsQueue {
     async fn send(&self, message: &CommandMessage) -> Result<()> {
+        self.send_after(message, 0).await
+    }
+
+    async fn send_after(&self, message: &CommandMessage, seconds: u32) -> Result<()> {
         let body = serde_json::to_string(message).unwrap_or_default();
         self.client
             .send_message()
             .queue_url(&self.url)
             .message_body(body)
+            .delay_seconds(seconds.min(900) as i32)
             .send()
             .await
             .map_err(|e| queue_error("SendMessage", e))?;

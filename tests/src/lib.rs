@@ -109,6 +109,10 @@ impl CommandQueue for LostSends {
         self.queue.send(message).await
     }
 
+    async fn send_after(&self, message: &CommandMessage, seconds: u32) -> stockroom::Result<()> {
+        self.queue.send_after(message, seconds).await
+    }
+
     async fn delay(&self, receipt_handle: &str, seconds: u32) -> stockroom::Result<()> {
         self.queue.delay(receipt_handle, seconds).await
     }

@@ -614,8 +614,22 @@ mod passing_trouble {
     }
 }
 
+/// The compensation queue, but sending to it fails: no fresh copy of a message can be made.
+struct NoSends(stockroom::queue::SqsQueue);
+
+#[async_trait::async_trait]
+impl stockroom::queue::CommandQueue for NoSends {
+    async fn send(&self, _: &stockroom::queue::CommandMessage) -> stockroom::Result<()> {
+        Err(stockroom::Error::Contention)
+    }
+    async fn delay(&self, receipt_handle: &str, seconds: u32) -> stockroom::Result<()> {
+        self.0.delay(receipt_handle, seconds).await
+    }
+}
+
 #[tokio::test]
-async fn a_passing_error_on_the_last_receive_leaves_the_refund_pending_for_the_sweep() {
+async fn a_passing_error_on_the_last_receive_without_a_fresh_copy_leaves_the_refund_pending_for_the_sweep(
+) {
     use reconcile::{Reconcile, Settings};
     use std::sync::Arc;
     let app = TestApp::spawn().await;
@@ -628,11 +642,12 @@ async fn a_passing_error_on_the_last_receive_leaves_the_refund_pending_for_the_s
         .await;
     assert_eq!(refund.status, 202, "{}", refund.text);
 
-    // One receive is the last one here; it meets only passing trouble.
-    let queue = Arc::new(stockroom::queue::SqsQueue::new(
+    // One receive is the last one here; it meets only passing trouble, and the queue
+    // takes no fresh copy.
+    let queue = Arc::new(NoSends(stockroom::queue::SqsQueue::new(
         app.sqs.clone(),
         app.queue_url(),
-    ));
+    )));
     let troubled = Reconcile::new(
         PassingTrouble(app.store()),
         queue,

@@ -1,8 +1,10 @@
 //! reconcile: finishes or undoes what requests left behind.
 //!
 //! Two triggers. The compensation queue: each message names a recorded command, applied
-//! once; failures are reported per message (partial batch response), pushed back with a
-//! growing delay, and after the queue's maxReceiveCount land in the dead-letter queue.
+//! once; failures are reported per message (partial batch response) and pushed back with
+//! a growing delay. A lasting cause lands in the dead-letter queue after the queue's
+//! maxReceiveCount; a passing one (throttling, contention) never does: near the limit
+//! the message is sent again as a fresh copy.
 //! A schedule (or a direct invoke): expire overdue holds, send again commands recorded
 //! but never applied, and audit every sku's books; the answer is a JSON summary.
 
@@ -41,6 +43,11 @@ pub struct Settings {
     /// next sweep starts with them.
     pub expiry_budget_seconds: u32,
 }
+
+/// Receives of a message kept for failures this code never sees (an invocation
+/// throttled, timed out or crashed, which SQS counts all the same): a passing failure on
+/// receive `max_receives - SPARE_RECEIVES` or later sends a fresh copy instead.
+pub const SPARE_RECEIVES: u32 = 2;
 
 /// How many holds a sweep expires at once. Each expiry is one transaction over its
 /// reservation and its shards; 16 in flight keep a 30 s invocation busy without
@@ -221,35 +228,52 @@ where
         response
     }
 
+    /// Applies one message. A failure goes back to the queue, hidden for its back-off,
+    /// and counts towards the queue's maxReceiveCount. Only a lasting cause may use that
+    /// count up: a passing one (throttling, contention, a timeout) on a receive within
+    /// `SPARE_RECEIVES` of the limit sends a fresh copy of the message, delayed by the
+    /// back-off, and reports the original done, so it never reaches the dead-letter queue.
     async fn apply_message(&self, message: &SqsMessage) -> Result<()> {
         let outcome = self.apply(message).await;
-        if outcome.is_err() {
-            let receives: u32 = message
-                .attributes
-                .get("ApproximateReceiveCount")
-                .and_then(|n| n.parse().ok())
-                .unwrap_or(1);
-            let last = receives >= self.settings.max_receives;
-            if last {
-                tracing::error!(message_id = ?message.message_id, receives, "compensation gave up; the message goes to the dead-letter queue");
-                metrics::count("MessagesDeadLettered", 1, &[]);
-                // Only a lasting cause fails the refund for good. After a passing one
-                // (throttling, a timeout) the command stays PENDING and the sweep sends
-                // it again once its grace period is over.
-                let lasting = outcome.as_ref().is_err_and(|e| !e.is_retryable());
-                if let (true, Some(command)) = (lasting, parse(message)) {
-                    commands::fail_restock(&self.store, &command.command_id, self.now()).await?;
+        let Err(error) = &outcome else {
+            return outcome;
+        };
+        let receives: u32 = message
+            .attributes
+            .get("ApproximateReceiveCount")
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(1);
+        let delay = self.settings.backoff(receives);
+        let command = parse(message);
+        let near_the_limit = receives + SPARE_RECEIVES >= self.settings.max_receives;
+        if let (true, true, Some(command)) = (error.is_retryable(), near_the_limit, &command) {
+            match self.queue.send_after(command, delay).await {
+                Ok(()) => {
+                    tracing::info!(message_id = ?message.message_id, receives, delay, error = %error, "compensation failed for a passing reason near the receive limit; a fresh copy will try again");
+                    metrics::count("CompensationsSentAgain", 1, &[]);
+                    return Ok(());
+                }
+                Err(e) => {
+                    tracing::warn!(message_id = ?message.message_id, error = %e, "no fresh copy could be sent; the message stays on its receive count")
                 }
             }
-            if let Some(receipt) = &message.receipt_handle {
-                // After the last attempt, visible at once: the next receive dead-letters it.
-                let delay = if last {
-                    0
-                } else {
-                    self.settings.backoff(receives)
-                };
-                self.queue.delay(receipt, delay).await?;
+        }
+        let last = receives >= self.settings.max_receives;
+        if last {
+            tracing::error!(message_id = ?message.message_id, receives, "compensation gave up; the message goes to the dead-letter queue");
+            metrics::count("MessagesDeadLettered", 1, &[]);
+            // Only a lasting cause fails the refund for good. A passing one gets here only
+            // when no fresh copy could be sent: the command stays PENDING and the sweep
+            // sends it again once its grace period is over.
+            if let (false, Some(command)) = (error.is_retryable(), &command) {
+                commands::fail_restock(&self.store, &command.command_id, self.now()).await?;
             }
+        }
+        if let Some(receipt) = &message.receipt_handle {
+            // After the last attempt, visible at once: the next receive dead-letters it.
+            self.queue
+                .delay(receipt, if last { 0 } else { delay })
+                .await?;
         }
         outcome
     }

@@ -1,5 +1,7 @@
 //! Compensation commands: applying a refund's restock once, or giving up on it.
 
+use std::time::Duration;
+
 use crate::domain::{CommandId, CommandStatus, Restock, Timestamp};
 use crate::error::{Error, Result};
 use crate::retry::Backoff;
@@ -12,6 +14,11 @@ pub enum Applied {
     Before,
 }
 
+/// How long applying a command goes on retrying a lost race or a busy table. A command
+/// that is not applied goes back to its queue, which tries it again after its own
+/// back-off; holding on longer only keeps the rest of the batch waiting.
+const APPLY_BUDGET: Duration = Duration::from_secs(2);
+
 /// Puts the command's units back and completes its refund, once. A FAILED command
 /// applies too: that is what a redrive from the dead-letter queue is for, once the cause
 /// is fixed.
@@ -20,7 +27,7 @@ pub async fn apply_restock(
     id: &CommandId,
     at: Timestamp,
 ) -> Result<Applied> {
-    let mut backoff = Backoff::default();
+    let mut backoff = Backoff::with_budget(APPLY_BUDGET);
     while backoff.next_attempt().await {
         let (status, restock) = recorded(store, id).await?;
         if status == CommandStatus::Applied {
