@@ -10,6 +10,8 @@ DynamoDB where stockroom depends on it.
 - DynamoDB's limits and error messages: 100 actions and 4 MB per transaction, 400 KB per
   item, one item once per transaction.
 - Transactions roll back only the items they touched (moto copies whole tables).
+- A query reads only its partition, of the table or of an index (moto tests every item of
+  the table against an index query's condition).
 - ClientRequestToken makes a committed TransactWriteItems idempotent for 10 minutes.
 - SQS requests stay concurrent so that long polling does not stall the table.
 - HTTP/1.1 with keep-alive, a thread per connection and a 4096-deep accept queue, so
@@ -260,20 +262,50 @@ def update_item_within_limits(self, table_name, key, *args, **kwargs):
         raise
 
 
-class QueryScope:
-    """The table as moto's query sees it: only the queried partition for a table query, the
-    items unsorted for an index query (moto sorts the matches itself). Moto's own scope is
-    every item in the table, sorted, on every query."""
+class IndexPartitions:
+    """A table's items by the value of an index's hash key, kept until the next write, so
+    that an index query reads only its own partition, as DynamoDB does (moto tests every
+    item of the table on every index query: a sweep's queries grew with the table's
+    history). Used under the moto lock; every write clears them."""
 
-    def __init__(self, table, hash_key):
+    _built = {}
+
+    @classmethod
+    def written(cls):
+        cls._built.clear()
+
+    @classmethod
+    def of(cls, table, attribute, value):
+        key = (id(table), attribute)
+        partitions = cls._built.get(key)
+        if partitions is None:
+            partitions = cls._built[key] = {}
+            for partition in table.items.values():
+                items = partition.values() if table.range_key_attr else [partition]
+                for item in items:
+                    found = item.attrs.get(attribute)
+                    if found is not None:
+                        partitions.setdefault((found.type, str(found.value)), []).append(item)
+        return partitions.get((value.type, str(value.value)), [])
+
+
+class QueryScope:
+    """The table as moto's query sees it: only the queried partition for a table query or
+    an index query, unsorted (moto sorts the matches itself). Moto's own scope is every item
+    in the table, sorted, on every query."""
+
+    def __init__(self, table, hash_key, index_items=None):
         self._table = table
         self._hash_key = hash_key
+        self._index_items = index_items
 
     def __getattr__(self, name):
         return getattr(self._table, name)
 
     def all_items(self):
         table = self._table
+        if self._index_items is not None:
+            return list(self._index_items)
         if self._hash_key is None:
             partitions = table.items.values()
         else:
@@ -285,11 +317,21 @@ class QueryScope:
 
 moto_query = Table.query
 
+# DynamoDB operations that change no item; any other clears the index partitions.
+DYNAMODB_READS = frozenset(
+    {"GetItem", "BatchGetItem", "Query", "Scan", "TransactGetItems", "DescribeTable"}
+)
+
 
 def query_in_scope(self, hash_key, *args, **kwargs):
     # Moto's signature: index_name is the eighth parameter, after self.
     index_name = args[6] if len(args) > 6 else kwargs.get("index_name")
-    return moto_query(QueryScope(self, None if index_name else hash_key), hash_key, *args, **kwargs)
+    if not index_name:
+        return moto_query(QueryScope(self, hash_key), hash_key, *args, **kwargs)
+    # An index query names its hash key as (attribute, value) pairs.
+    conditions = kwargs.get("hash_key_conditions") or []
+    index_items = IndexPartitions.of(self, *conditions[0]) if len(conditions) == 1 else None
+    return moto_query(QueryScope(self, None, index_items), hash_key, *args, **kwargs)
 
 
 def patch_moto():
@@ -819,6 +861,9 @@ class Emulator:
             return chunks.append
 
         self._request.reached_moto = True
+        target = environ.get("HTTP_X_AMZ_TARGET", "")
+        if target.startswith("DynamoDB_") and target.split(".", 1)[-1] not in DYNAMODB_READS:
+            IndexPartitions.written()  # under the moto lock, as every DynamoDB call is
         result = self.moto_app(environ, start_response)
         try:
             chunks.extend(result)

@@ -42,7 +42,7 @@ fn run() -> Result<(), String> {
         Ok(v) => v.parse::<u64>().ok().filter(|s| *s > 0).ok_or(format!(
             "STOCKROOM_SWEEP_SECONDS={v} is not a positive number"
         ))?,
-        Err(_) => 10,
+        Err(_) => server::SWEEP_EVERY.as_secs(),
     };
 
     // One local run at a time: the lock is released when this process ends, however it ends.

@@ -1,13 +1,19 @@
 //! One HTTP server for every function's routes, as API Gateway would route them, and
 //! the two triggers of reconcile: the compensation queue and the schedule.
 
-use std::sync::Arc;
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use aws_config::SdkConfig;
 use aws_lambda_events::sqs::{SqsEvent, SqsMessage};
 use aws_sdk_dynamodb::config::{Credentials, SharedCredentialsProvider};
 use aws_sdk_sqs::types::MessageSystemAttributeName;
+use aws_smithy_runtime_api::client::http::{
+    HttpClient, HttpConnector, HttpConnectorFuture, HttpConnectorSettings, SharedHttpClient,
+    SharedHttpConnector,
+};
+use aws_smithy_runtime_api::client::orchestrator::HttpRequest;
+use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use lambda_http::tower::ServiceExt;
 use place_order::PlaceOrders;
 use reconcile::{Reconcile, Settings};
@@ -94,6 +100,9 @@ pub struct Functions {
     /// Every API function's routes in one router, as API Gateway routes them.
     api: axum::Router,
     reconcile: Reconcile<DynamoStore>,
+    /// Reconcile as the local schedule runs it: its calls to the table paced by `pace`.
+    scheduled: Reconcile<DynamoStore>,
+    pace: Paced,
     /// Reconcile's SQS client: Lambda's event source polls with the function's role.
     reconcile_sqs: aws_sdk_sqs::Client,
 }
@@ -131,14 +140,30 @@ impl Functions {
             .merge(reserve_stock::routes().with_state(Arc::new(reserve_stock)))
             .merge(place_order::routes().with_state(Arc::new(place_order)))
             .merge(refund::routes().with_state(Arc::new(refund)));
+        let reconcile_aws = Function::Reconcile.sdk_config(aws);
+        let pace = Paced::new(reconcile_aws.http_client().unwrap_or_else(|| {
+            // What the SDK would pick itself.
+            use aws_smithy_http_client::tls::{rustls_provider::CryptoMode, Provider};
+            aws_smithy_http_client::Builder::new()
+                .tls_provider(Provider::Rustls(CryptoMode::AwsLc))
+                .build_https()
+        }));
+        let mut paced = reconcile_aws.to_builder();
+        paced.set_http_client(Some(SharedHttpClient::new(pace.clone())));
+        let paced = DynamoStore::new(
+            aws_sdk_dynamodb::Client::new(&paced.build()),
+            config.table.clone(),
+        );
         Self {
             api: http::api(routes),
             reconcile: Reconcile::new(
                 store(Function::Reconcile),
                 queue_of(Function::Reconcile),
-                clock,
-                settings,
+                clock.clone(),
+                settings.clone(),
             ),
+            scheduled: Reconcile::new(paced, queue_of(Function::Reconcile), clock, settings),
+            pace,
             reconcile_sqs: sqs(Function::Reconcile),
         }
     }
@@ -259,12 +284,78 @@ pub async fn pump_queue(functions: Arc<Functions>, queue_url: String) {
     }
 }
 
-/// Runs the reconcile sweep every `every`, as the schedule does in AWS.
+/// How often the local run sweeps unless `STOCKROOM_SWEEP_SECONDS` says otherwise.
+pub const SWEEP_EVERY: Duration = Duration::from_secs(10);
+
+/// Runs the reconcile sweep as the schedule does in AWS, `every` after the last one
+/// ended (never back to back), through `Functions::scheduled`: paced, so that the one
+/// emulator of the local run stays free for the API.
 pub async fn schedule(functions: Arc<Functions>, every: Duration) {
-    let mut ticks = tokio::time::interval(every);
-    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
-        ticks.tick().await;
-        functions.reconcile.sweep().await;
+        functions.pace.start();
+        functions.scheduled.sweep().await;
+        tokio::time::sleep(every).await;
+    }
+}
+
+/// How much longer than it worked the local schedule's sweep rests before each of its
+/// calls to the table.
+const REST_PER_WORK: u32 = 49;
+
+/// An HTTP client that, before each call, rests `REST_PER_WORK` times as long as its
+/// caller worked since its last rest (waited for the table, read the answers, computed).
+/// The local run's one emulator and two cores serve the API and the schedule's sweeps
+/// alike; paced, a sweep takes at most a fiftieth of them while it runs (a quiet sweep
+/// of 1,000 skus, two seconds of work, takes two minutes).
+#[derive(Debug, Clone)]
+struct Paced {
+    inner: SharedHttpClient,
+    /// When the caller last went back to work.
+    resumed: Arc<Mutex<Instant>>,
+}
+
+impl Paced {
+    fn new(inner: SharedHttpClient) -> Self {
+        Self {
+            inner,
+            resumed: Arc::new(Mutex::new(Instant::now())),
+        }
+    }
+
+    /// The caller starts work now: what it did before (or the idle time since) is not
+    /// counted.
+    fn start(&self) {
+        *self.resumed.lock().unwrap_or_else(|e| e.into_inner()) = Instant::now();
+    }
+}
+
+impl HttpClient for Paced {
+    fn http_connector(
+        &self,
+        settings: &HttpConnectorSettings,
+        components: &RuntimeComponents,
+    ) -> SharedHttpConnector {
+        SharedHttpConnector::new(PacedConnector {
+            inner: self.inner.http_connector(settings, components),
+            paced: self.clone(),
+        })
+    }
+}
+
+#[derive(Debug)]
+struct PacedConnector {
+    inner: SharedHttpConnector,
+    paced: Paced,
+}
+
+impl HttpConnector for PacedConnector {
+    fn call(&self, request: HttpRequest) -> HttpConnectorFuture {
+        let (inner, resumed) = (self.inner.clone(), self.paced.resumed.clone());
+        HttpConnectorFuture::new(async move {
+            let worked = resumed.lock().unwrap_or_else(|e| e.into_inner()).elapsed();
+            tokio::time::sleep(worked * REST_PER_WORK).await;
+            *resumed.lock().unwrap_or_else(|e| e.into_inner()) = Instant::now();
+            inner.call(request).await
+        })
     }
 }

@@ -5,6 +5,7 @@
 //! test is run on its own, one started for this test process.
 
 pub mod faults;
+pub mod reads;
 
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;

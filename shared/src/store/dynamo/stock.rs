@@ -107,44 +107,58 @@ fn terms_condition(terms: &SkuTerms) -> &'static str {
     }
 }
 
+/// The keys of the sku's shard items, as its item `meta` counts them.
+pub(super) fn shard_keys(sku: &Sku, meta: &Attributes) -> Result<Vec<Attributes>> {
+    let items: u16 = get_n(meta, "shard_items")?;
+    Ok((0..items)
+        .map(|shard| {
+            let (pk, sk) = schema::stock_key(sku, shard);
+            values([("pk", s(pk)), ("sk", s(sk))])
+        })
+        .collect())
+}
+
+/// The sku as its item `meta` and its shard items (read after it, in any order) say.
+pub(super) fn stock_from(sku: &Sku, meta: &Attributes, items: &[Attributes]) -> Result<SkuStock> {
+    let active = get_n(meta, "shards").and_then(|count: u64| {
+        ShardCount::new(count).map_err(|_| corrupt(meta, "attribute shards is out of range"))
+    })?;
+    let counted: u16 = get_n(meta, "shard_items")?;
+    let mut updated_at = get_parsed(meta, "updated_at", Timestamp::parse)?;
+    let mut shards = Vec::with_capacity(usize::from(counted));
+    for item in items {
+        let shard = match key_of(item)? {
+            ItemKey::Stock(of, shard) if of == *sku && shard < counted => shard,
+            _ => return Err(corrupt(item, "it is not a stock shard of its sku")),
+        };
+        updated_at = updated_at.max(get_parsed(item, "updated_at", Timestamp::parse)?);
+        shards.push(shard_stock(item, shard)?);
+    }
+    if shards.len() != usize::from(counted) {
+        return Err(corrupt(
+            meta,
+            &format!(
+                "it counts {counted} shard items, {} were found",
+                shards.len()
+            ),
+        ));
+    }
+    shards.sort_by_key(|s| s.shard);
+    Ok(SkuStock {
+        sku: sku.clone(),
+        on_hand: get_n(meta, "on_hand")?,
+        active,
+        shards,
+        terms: terms_from(meta)?,
+        updated_at,
+    })
+}
+
 impl DynamoStore {
     /// The sku as its item `meta` (read before) and its shard items say.
     pub(super) async fn stock_of(&self, sku: &Sku, meta: &Attributes) -> Result<SkuStock> {
-        let active = get_n(meta, "shards").and_then(|count: u64| {
-            ShardCount::new(count).map_err(|_| corrupt(meta, "attribute shards is out of range"))
-        })?;
-        let items: u16 = get_n(meta, "shard_items")?;
-        let mut updated_at = get_parsed(meta, "updated_at", Timestamp::parse)?;
-        let keys: Vec<Attributes> = (0..items)
-            .map(|shard| {
-                let (pk, sk) = schema::stock_key(sku, shard);
-                values([("pk", s(pk)), ("sk", s(sk))])
-            })
-            .collect();
-        let mut shards = Vec::with_capacity(usize::from(items));
-        for item in &self.batch_get(keys).await? {
-            let shard = match key_of(item)? {
-                ItemKey::Stock(of, shard) if of == *sku && shard < items => shard,
-                _ => return Err(corrupt(item, "it is not a stock shard of its sku")),
-            };
-            updated_at = updated_at.max(get_parsed(item, "updated_at", Timestamp::parse)?);
-            shards.push(shard_stock(item, shard)?);
-        }
-        if shards.len() != usize::from(items) {
-            return Err(corrupt(
-                meta,
-                &format!("it counts {items} shard items, {} were found", shards.len()),
-            ));
-        }
-        shards.sort_by_key(|s| s.shard);
-        Ok(SkuStock {
-            sku: sku.clone(),
-            on_hand: get_n(meta, "on_hand")?,
-            active,
-            shards,
-            terms: terms_from(meta)?,
-            updated_at,
-        })
+        let shards = self.batch_get(shard_keys(sku, meta)?).await?;
+        stock_from(sku, meta, &shards)
     }
 
     /// One allocation's move, conditioned on its source counter and, for a take under

@@ -9,18 +9,20 @@ use futures::stream::{self, BoxStream, StreamExt, TryStreamExt};
 use super::codec::{corrupt, get_n, key_of, n, s, values, Attributes};
 use super::holds::reservation_from;
 use super::schema::{self, ItemKey, StoredStatus, Sweep, BUCKETS};
+use super::stock::{shard_keys, stock_from};
 use super::{store_error, DynamoStore, Transaction};
 use crate::domain::{
-    CommandId, CommandStatus, ReservationId, ReservationStatus, Restock, Sku, StockLevels,
-    Timestamp,
+    CommandId, CommandStatus, ReservationId, ReservationStatus, Restock, Sku, Timestamp,
 };
 use crate::error::{Error, Result};
 use crate::store::{
-    FindOverdueHolds, FindUnappliedCommands, ReadBooks, ReadCommand, ReadStock, SkuBooks,
+    FindOverdueHolds, FindUnappliedCommands, ReadBooks, ReadCommand, SkuBooks, SkuStock,
 };
 
-/// Keys per page of an index query: a stream of pages stops soon after its reader does.
-const PAGE_SIZE: i32 = 200;
+/// Keys per page of an index query, and items per batch read: a stream of pages stops
+/// soon after its reader does, and no one request keeps the table (or the local
+/// emulator, which serves the API too) busy for long.
+const PAGE_SIZE: usize = 100;
 
 impl DynamoStore {
     /// What `read` makes of the key of every item in one index bucket, up to `upto` when
@@ -47,7 +49,7 @@ impl DynamoStore {
                     .query()
                     .table_name(&self.table)
                     .index_name(schema::SWEEP_INDEX)
-                    .limit(PAGE_SIZE)
+                    .limit(PAGE_SIZE as i32)
                     .expression_attribute_values(":b", s(bucket.clone()))
                     .set_exclusive_start_key(start);
                 query = match upto {
@@ -72,17 +74,19 @@ impl DynamoStore {
         .boxed()
     }
 
-    /// Every bucket of a kind as one stream of pages, the buckets read side by side.
+    /// Every bucket of a kind as one stream of pages, one bucket after the other: one
+    /// query at a time is all a sweep needs (a page holds `PAGE_SIZE` keys), and it never
+    /// crowds the table, or the local emulator, with a query per bucket at once.
     fn bucket_streams<T: Send + 'static>(
         &self,
         kind: Sweep,
         upto: Option<String>,
         read: fn(ItemKey) -> Option<T>,
     ) -> BoxStream<'_, Result<Vec<T>>> {
-        stream::select_all(
-            (0..BUCKETS).map(|b| self.bucket_pages(kind.bucket(b), upto.clone(), read)),
-        )
-        .boxed()
+        stream::iter(0..BUCKETS)
+            .map(move |b| self.bucket_pages(kind.bucket(b), upto.clone(), read))
+            .flatten()
+            .boxed()
     }
 
     async fn bucket<T: Send + 'static>(
@@ -105,20 +109,55 @@ impl DynamoStore {
         Ok(pages.into_iter().flatten().collect())
     }
 
-    /// The sku's books from its item and its shards, its holds not yet counted: the
+    /// The items of `keys`, `PAGE_SIZE` to a request, one request at a time.
+    async fn read_items(&self, keys: Vec<Attributes>) -> Result<Vec<Attributes>> {
+        let mut items = Vec::with_capacity(keys.len());
+        for chunk in keys.chunks(PAGE_SIZE) {
+            items.extend(self.batch_get(chunk.to_vec()).await?);
+        }
+        Ok(items)
+    }
+
+    /// The stock of each of `skus` that has its sku item, with that item: the sku items,
+    /// then all their shard items, a few to a request.
+    async fn stocks(&self, skus: &[Sku]) -> Result<BTreeMap<Sku, (SkuStock, Attributes)>> {
+        let keys = skus.iter().map(|sku| {
+            let (pk, sk) = schema::sku_key(sku);
+            values([("pk", s(pk)), ("sk", s(sk))])
+        });
+        let mut metas: BTreeMap<Sku, Attributes> = BTreeMap::new();
+        for item in self.read_items(keys.collect()).await? {
+            let ItemKey::Sku(sku) = key_of(&item)? else {
+                return Err(corrupt(&item, "it is not a sku item"));
+            };
+            metas.insert(sku, item);
+        }
+        let mut keys = Vec::new();
+        for (sku, meta) in &metas {
+            keys.extend(shard_keys(sku, meta)?);
+        }
+        let mut shards: BTreeMap<Sku, Vec<Attributes>> = BTreeMap::new();
+        for item in self.read_items(keys).await? {
+            let ItemKey::Stock(sku, _) = key_of(&item)? else {
+                return Err(corrupt(&item, "it is not a stock shard"));
+            };
+            shards.entry(sku).or_default().push(item);
+        }
+        metas
+            .into_iter()
+            .map(|(sku, meta)| {
+                let stock = stock_from(&sku, &meta, &shards.remove(&sku).unwrap_or_default())?;
+                Ok((sku, (stock, meta)))
+            })
+            .collect()
+    }
+
+    /// The sku's books from its stock and its item, its holds not yet counted: the
     /// running total of adjustments is kept on the sku item, so the history is not read.
-    async fn sku_books(&self, sku: Sku) -> Result<SkuBooks> {
-        let meta = self
-            .get(schema::sku_key(&sku))
-            .await?
-            .ok_or_else(|| Error::Store {
-                message: format!("sku {sku} has no sku item"),
-                retryable: false,
-            })?;
-        let stock = self.stock_of(&sku, &meta).await?;
+    async fn sku_books(&self, stock: SkuStock, meta: &Attributes) -> Result<SkuBooks> {
         let adjustments = match meta.get("adjusted") {
-            Some(_) => get_n::<i64>(&meta, "adjusted")?,
-            None => self.start_running_total(&sku, stock.on_hand).await?,
+            Some(_) => get_n::<i64>(meta, "adjusted")?,
+            None => self.start_running_total(&stock.sku, stock.on_hand).await?,
         };
         Ok(SkuBooks {
             levels: stock.levels(),
@@ -207,39 +246,41 @@ impl ReadBooks for DynamoStore {
                 _ => None,
             })
             .await?;
-        let mut books: Vec<SkuBooks> = stream::iter(skus)
-            .map(|sku| self.sku_books(sku))
-            .buffer_unordered(SKU_READS)
-            .try_collect()
-            .await?;
+        let mut stocks = self.stocks(&skus).await?;
+        let mut books = Vec::with_capacity(skus.len());
+        for sku in &skus {
+            let (stock, meta) = stocks.remove(sku).ok_or_else(|| Error::Store {
+                message: format!("sku {sku} has no sku item"),
+                retryable: false,
+            })?;
+            books.push(self.sku_books(stock, &meta).await?);
+        }
         let held = self.held_units().await?;
         for b in &mut books {
             b.held = held.get(&b.levels.sku).copied().unwrap_or(0);
         }
-        let disagreeing: Vec<StockLevels> = books
+        let disagreeing: Vec<Sku> = books
             .iter()
             .filter(|b| b.held != b.levels.reserved)
-            .map(|b| b.levels.clone())
+            .map(|b| b.levels.sku.clone())
             .collect();
-        let moved: Vec<Sku> = stream::iter(disagreeing)
-            .map(|before| async move {
-                let after = self.sku_stock(&before.sku).await?;
-                let moved = after.is_none_or(|a| a.levels() != before);
-                Ok::<_, Error>(moved.then_some(before.sku))
+        let after = self.stocks(&disagreeing).await?;
+        let moved: Vec<Sku> = books
+            .iter()
+            .filter(|b| b.held != b.levels.reserved)
+            .filter(|b| {
+                after
+                    .get(&b.levels.sku)
+                    .is_none_or(|(a, _)| a.levels() != b.levels)
             })
-            .buffer_unordered(SKU_READS)
-            .try_filter_map(|moved| async move { Ok(moved) })
-            .try_collect()
-            .await?;
+            .map(|b| b.levels.sku.clone())
+            .collect();
         for b in &mut books {
             b.settled = !moved.contains(&b.levels.sku);
         }
         Ok(books)
     }
 }
-
-/// How many skus' books are read at once.
-const SKU_READS: usize = 16;
 
 impl DynamoStore {
     /// The units HELD reservations hold, by sku.
@@ -250,7 +291,7 @@ impl DynamoStore {
             values([("pk", s(pk)), ("sk", s(sk))])
         });
         let mut held: BTreeMap<Sku, u64> = BTreeMap::new();
-        for item in &self.batch_get(keys.collect()).await? {
+        for item in &self.read_items(keys.collect()).await? {
             let reservation = reservation_from(item)?;
             if reservation.status == ReservationStatus::Held {
                 for a in &reservation.allocations {
