@@ -368,6 +368,25 @@ mod tests {
         assert_eq!(adjusted_total(&store, "tea").await, 12);
     }
 
+    #[tokio::test]
+    async fn the_same_shard_count_respreads_an_uneven_sku_and_reads_nothing_more_when_even() {
+        let store = stocked(&[("tea", 8, 2)]).await;
+        placed(&store, hold(&[("tea", 4)])).await;
+        let uneven = available_by_shard(&store, "tea").await;
+        assert_eq!(uneven.iter().sum::<u64>(), 4);
+        assert_ne!(uneven, vec![2, 2]);
+        set_on_hand(&store, &sku("tea"), 8, shards(2), later(60))
+            .await
+            .unwrap();
+        assert_eq!(available_by_shard(&store, "tea").await, vec![2, 2]);
+        let reads = store.stock_reads();
+        let (_, even) = set_on_hand(&store, &sku("tea"), 8, shards(2), later(61))
+            .await
+            .unwrap();
+        assert_eq!(store.stock_reads(), reads + 1, "one read, no reshard");
+        assert_eq!(even, levels_of(&store, "tea").await);
+    }
+
     fn adjustment(of: &str, delta: i64) -> Adjustment {
         Adjustment {
             id: AdjustmentId::generate(),

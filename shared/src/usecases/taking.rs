@@ -560,6 +560,57 @@ mod tests {
         assert_eq!(held.allocations.len(), MAX_TAKES);
     }
 
+    #[tokio::test(start_paused = true)]
+    async fn a_sku_taken_out_of_a_campaign_sells_to_customers_at_once() {
+        let store = stocked_over("tea", 10, 2).await;
+        let views = StockViews::default();
+        campaigns::put(&store, &campaign_id("flash"), &terms(&["tea"], 3), now())
+            .await
+            .unwrap();
+        let e = refused(reserve(&store, &views, as_customer(&[("tea", 1)])).await);
+        assert!(matches!(e, Error::CampaignRequired { .. }), "{e:?}");
+        campaigns::put(&store, &campaign_id("flash"), &terms(&["cup"], 3), now())
+            .await
+            .unwrap();
+        // The view is fresh, but a refusal by terms confirms them first.
+        created(reserve(&store, &views, as_customer(&[("tea", 1)])).await);
+        assert_eq!(counters(&store, "tea").await, (9, 1, 0));
+    }
+
+    #[test]
+    fn a_view_takes_what_a_refusal_showed_and_what_its_own_takes_left() {
+        let views = StockViews::default();
+        let tea = sku("tea");
+        let terms = SkuTerms {
+            version: 2,
+            offers: Vec::new(),
+        };
+        views.saw(&[ShardSeen {
+            sku: tea.clone(),
+            stock: ShardStock {
+                shard: 3,
+                available: 7,
+                ..ShardStock::default()
+            },
+            terms: terms.clone(),
+        }]);
+        let view = views.view(&tea).unwrap();
+        assert_eq!(view.available, BTreeMap::from([(3, 7)]));
+        assert_eq!(view.terms, Some(terms));
+        assert!(!view.is_fresh());
+        views.took(&[Allocation {
+            sku: tea.clone(),
+            take: Take {
+                shard: 3,
+                quantity: 5,
+            },
+        }]);
+        assert_eq!(
+            views.view(&tea).unwrap().available,
+            BTreeMap::from([(3, 2)])
+        );
+    }
+
     #[test]
     fn a_plan_with_no_view_guesses_the_first_shard_only_outside_campaigns() {
         let one = lines(&[("tea", 2)]);
