@@ -946,6 +946,11 @@ class Emulator:
         token = request.get("ClientRequestToken")
         if not token:
             return self.run_transaction(environ, body, targets, table_names)
+        # Scoped to the tables it writes: parallel test processes, each with tables of
+        # their own, have been seen to draw the same random token (a fresh-clone run got
+        # IdempotentParameterMismatch on a first write); on AWS a client's tokens are its
+        # own.
+        token = (token, tuple(sorted(set(table_names))))
         digest = hashlib.sha256(json.dumps(actions, sort_keys=True).encode()).digest()
         replay = self.replay(token, digest)
         if replay is not None:
