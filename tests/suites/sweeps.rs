@@ -2,25 +2,17 @@
 //! the next sweep goes on where the last one stopped; the audit's reads do not grow with
 //! the history of adjustments, and it finds no drift where there is none.
 
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
-use aws_sdk_dynamodb::operation::{
-    batch_get_item::BatchGetItemOutput, get_item::GetItemOutput, query::QueryOutput,
-    transact_get_items::TransactGetItemsOutput,
-};
 use aws_sdk_dynamodb::types::AttributeValue;
-use aws_smithy_runtime_api::box_error::BoxError;
-use aws_smithy_runtime_api::client::interceptors::context::AfterDeserializationInterceptorContextRef;
-use aws_smithy_runtime_api::client::interceptors::Intercept;
-use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
-use aws_smithy_types::config_bag::ConfigBag;
 use futures::{stream, StreamExt};
 use reconcile::{Reconcile, Settings, SweepSummary};
 use serde_json::json;
 use stockroom::queue::SqsQueue;
 use stockroom::store::DynamoStore;
+use stockroom_tests::reads::ItemsRead;
 use stockroom_tests::{levels, TestApp};
 
 const SKUS: usize = 8;
@@ -41,58 +33,10 @@ fn sku(n: usize) -> String {
     format!("sku-{n}")
 }
 
-/// Counts the items DynamoDB's answers to reads carry, whatever the operation.
-#[derive(Debug, Clone, Default)]
-struct ItemsRead(Arc<AtomicUsize>);
-
-impl ItemsRead {
-    fn take(&self) -> usize {
-        self.0.swap(0, Ordering::SeqCst)
-    }
-}
-
-impl Intercept for ItemsRead {
-    fn name(&self) -> &'static str {
-        "ItemsRead"
-    }
-
-    fn read_after_deserialization(
-        &self,
-        context: &AfterDeserializationInterceptorContextRef<'_>,
-        _: &RuntimeComponents,
-        _: &mut ConfigBag,
-    ) -> Result<(), BoxError> {
-        let Ok(output) = context.output_or_error() else {
-            return Ok(());
-        };
-        let items = if let Some(out) = output.downcast_ref::<QueryOutput>() {
-            out.items().len()
-        } else if let Some(out) = output.downcast_ref::<GetItemOutput>() {
-            usize::from(out.item().is_some())
-        } else if let Some(out) = output.downcast_ref::<BatchGetItemOutput>() {
-            out.responses()
-                .map_or(0, |r| r.values().map(Vec::len).sum())
-        } else if let Some(out) = output.downcast_ref::<TransactGetItemsOutput>() {
-            out.responses().len()
-        } else {
-            0
-        };
-        self.0.fetch_add(items, Ordering::SeqCst);
-        Ok(())
-    }
-}
-
 /// A reconcile on the test's table whose every read is counted.
 fn counted_reconcile(app: &TestApp) -> (Reconcile<DynamoStore>, ItemsRead) {
     let read = ItemsRead::default();
-    let config = app
-        .dynamodb
-        .config()
-        .to_builder()
-        .interceptor(read.clone())
-        .build();
-    let client = aws_sdk_dynamodb::Client::from_conf(config);
-    let store = DynamoStore::new(client, app.resources.table.clone());
+    let store = read.store(app);
     (reconcile_on(app, store, 20), read)
 }
 
@@ -212,7 +156,7 @@ async fn the_audits_reads_do_not_grow_with_the_history_of_adjustments() {
     let (reconcile, read) = counted_reconcile(&app);
     let clean = reconcile.sweep().await;
     assert_eq!((clean.drift.len(), clean.errors.len()), (0, 0));
-    let before = read.take();
+    let before = read.take().0;
 
     // Each sku's adjustments one after the other (each is conditioned on the on_hand
     // it saw), the skus side by side.
@@ -244,7 +188,7 @@ async fn the_audits_reads_do_not_grow_with_the_history_of_adjustments() {
 
     let after = reconcile.sweep().await;
     assert_eq!((after.drift, after.errors), (vec![], Vec::<String>::new()));
-    let read_after = read.take();
+    let read_after = read.take().0;
     eprintln!(
         "a sweep over {SKUS} skus read {before} items; after {} adjustments, {read_after}",
         SKUS * ADJUSTMENTS_PER_SKU
@@ -262,7 +206,7 @@ async fn a_sku_written_before_the_running_total_gets_it_from_one_sum_of_its_hist
     assert_eq!(added.status, 200, "{}", added.text);
     let (reconcile, read) = counted_reconcile(&app);
     reconcile.sweep().await;
-    let with_total = read.take();
+    let with_total = read.take().0;
 
     // As an item written before the total was kept.
     let key = |pk: &str, sk: &str| {
@@ -297,7 +241,7 @@ async fn a_sku_written_before_the_running_total_gets_it_from_one_sum_of_its_hist
     assert_eq!(total, Some(&AttributeValue::N("15".into())));
     let again = reconcile.sweep().await;
     assert_eq!(again.drift, vec![]);
-    assert_eq!(read.take(), with_total, "the sum was kept");
+    assert_eq!(read.take().0, with_total, "the sum was kept");
     app.cleanup().await;
 }
 
