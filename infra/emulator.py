@@ -21,7 +21,8 @@ Defaults come from the flags; a test overrides them for its own table at run tim
   POST /_emulator/tables/<table>  {"transaction_hold_ms": n, "partition_wcu": n,
                                    "partition_rcu": n, "conflicts": bool}
   GET  /_emulator/tables/<table>  the table's effective settings
-  GET  /_emulator/stats?table=<t> counters (all tables without ?table=)
+  GET  /_emulator/stats?table=<t> counters (all tables without ?table=, with every
+                                  AWS call by service and operation, e.g. dynamodb:GetItem)
   GET  /_emulator/iam             the IAM gate's usage (with --iam TEMPLATE)
 
 Prints `listening on <port>` once the socket is bound (port 0 picks a free one).
@@ -406,6 +407,31 @@ class Stats:
             return {name: dict(counts) for name, counts in self._tables.items()}
 
 
+class Calls:
+    """Every AWS call by service and operation (`dynamodb:GetItem`, `sqs:SendMessage`),
+    refused ones too: what a function costs per request in round trips."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._counts = {}
+
+    def add(self, call):
+        with self._lock:
+            self._counts[call] = self._counts.get(call, 0) + 1
+
+    def all(self):
+        with self._lock:
+            return dict(self._counts)
+
+
+def call_name(service, target, body):
+    """`service:Operation` from the JSON protocol's target or the query protocol's Action."""
+    if target:
+        return f"{service}:{target.split('.', 1)[-1]}"
+    action = urllib.parse.parse_qs(body.decode("utf-8", "replace")).get("Action", ["?"])[0]
+    return f"{service}:{action}"
+
+
 # --- Holds: which items in-flight requests are touching ---------------------------------
 
 
@@ -745,6 +771,7 @@ class Emulator:
         self.holds = Holds()
         self.throughput = Throughput()
         self.stats = Stats()
+        self.calls = Calls()
         self._settings_lock = threading.Lock()
         self._settings = {}
         self._tokens_lock = threading.Lock()
@@ -776,6 +803,8 @@ class Emulator:
         service = scope.group(2) if scope else ""
         is_dynamodb = target.startswith("DynamoDB_")
         is_sqs = service == "sqs" or target.startswith("AmazonSQS")
+        if is_dynamodb or is_sqs:
+            self.calls.add(call_name("dynamodb" if is_dynamodb else "sqs", target, body))
         if not is_dynamodb and not (is_sqs and self.gate):
             # SQS without a gate, and everything else: straight to moto, concurrently.
             return None
@@ -836,7 +865,9 @@ class Emulator:
                 return json_response(
                     200, {"table": table_name, **self.stats.of(table_name)}, "application/json"
                 )
-            return json_response(200, {"tables": self.stats.all()}, "application/json")
+            return json_response(
+                200, {"tables": self.stats.all(), "calls": self.calls.all()}, "application/json"
+            )
         if path == "/_emulator/iam":
             if self.gate is None:
                 return json_response(

@@ -618,6 +618,25 @@ class EmulatorTest(unittest.TestCase):
         sqs.send_message(QueueUrl=queue, MessageBody="hello")
         self.assertEqual([m["Body"] for m in poll.result(timeout=5).get("Messages", [])], ["hello"])
 
+    def test_every_call_is_counted_by_service_and_operation(self):
+        sqs = boto3.client(
+            "sqs",
+            endpoint_url=self.endpoint,
+            region_name="us-east-1",
+            aws_access_key_id="test",
+            aws_secret_access_key="test",
+        )
+        queue = sqs.create_queue(QueueName=self.table)["QueueUrl"]
+        self.addCleanup(sqs.delete_queue, QueueUrl=queue)
+        before = self.control("/_emulator/stats")["calls"]
+        self.db.get_item(TableName=self.table, Key=self.key("a"))
+        self.db.get_item(TableName=self.table, Key=self.key("b"))
+        sqs.send_message(QueueUrl=queue, MessageBody="hello")
+        after = self.control("/_emulator/stats")["calls"]
+        added = {call: n - before.get(call, 0) for call, n in after.items()}
+        self.assertEqual(added.get("dynamodb:GetItem"), 2)
+        self.assertEqual(added.get("sqs:SendMessage"), 1)
+
     # --- load ---
 
     def test_a_connection_serves_many_requests(self):

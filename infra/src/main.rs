@@ -91,7 +91,7 @@ async fn serve(
     let _emulator = Emulator::start(emulator_port)
         .await
         .map_err(|e| e.to_string())?;
-    let aws = config::aws().await;
+    let aws = config::aws();
     let dynamodb = aws_sdk_dynamodb::Client::new(&aws);
     let sqs = aws_sdk_sqs::Client::new(&aws);
     let resources = template

@@ -26,10 +26,25 @@ impl Config {
     }
 }
 
-/// The AWS SDK configuration: region, credentials and `AWS_ENDPOINT_URL` from the
-/// environment, as everywhere else; nothing here knows whether it talks to AWS.
-pub async fn aws() -> aws_config::SdkConfig {
-    aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await
+/// The AWS SDK configuration as Lambda gives it: region, credentials and (locally)
+/// `AWS_ENDPOINT_URL` from the environment; nothing here knows whether it talks to AWS.
+/// Not the SDK's default chains: they read profile files and would build STS and SSO
+/// clients before the first `GET /next`, for credentials Lambda puts in the environment.
+pub fn aws() -> aws_config::SdkConfig {
+    aws_from_lookup(|name| std::env::var(name).ok())
+}
+
+fn aws_from_lookup(lookup: impl Fn(&str) -> Option<String>) -> aws_config::SdkConfig {
+    let region = lookup("AWS_REGION").or_else(|| lookup("AWS_DEFAULT_REGION"));
+    let mut config = aws_config::SdkConfig::builder()
+        .behavior_version(aws_config::BehaviorVersion::latest())
+        .region(region.map(aws_config::Region::new))
+        .credentials_provider(aws_sdk_dynamodb::config::SharedCredentialsProvider::new(
+            aws_config::environment::EnvironmentVariableCredentialsProvider::new(),
+        ))
+        .retry_config(aws_config::retry::RetryConfig::standard());
+    config.set_endpoint_url(lookup("AWS_ENDPOINT_URL").filter(|url| !url.is_empty()));
+    config.build()
 }
 
 #[cfg(test)]
@@ -42,5 +57,21 @@ mod tests {
         let c = Config::from_lookup(|n| (n == "STOCKROOM_TABLE").then(|| "t".to_owned())).unwrap();
         assert_eq!(c.table, "t");
         assert_eq!(c.queue_url, None);
+    }
+
+    #[test]
+    fn the_sdk_takes_region_and_endpoint_from_the_environment() {
+        let env = |name: &str| match name {
+            "AWS_DEFAULT_REGION" => Some("eu-west-1".to_owned()),
+            "AWS_ENDPOINT_URL" => Some("http://127.0.0.1:4566".to_owned()),
+            _ => None,
+        };
+        let aws = aws_from_lookup(env);
+        assert_eq!(aws.region().map(|r| r.as_ref()), Some("eu-west-1"));
+        assert_eq!(aws.endpoint_url(), Some("http://127.0.0.1:4566"));
+        assert!(aws.credentials_provider().is_some());
+        let lambda = aws_from_lookup(|name| (name == "AWS_REGION").then(|| "us-east-1".into()));
+        assert_eq!(lambda.region().map(|r| r.as_ref()), Some("us-east-1"));
+        assert_eq!(lambda.endpoint_url(), None);
     }
 }

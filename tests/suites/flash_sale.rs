@@ -2,6 +2,9 @@
 
 use futures::future::join_all;
 use serde_json::{json, Value};
+use stockroom::idempotency::Recorded;
+use stockroom::Error;
+use stockroom_tests::reads::ItemsRead;
 use stockroom_tests::{levels, Answer, TestApp};
 use time::format_description::well_known::Rfc3339;
 use time::{Duration, OffsetDateTime};
@@ -646,5 +649,84 @@ async fn a_reshard_during_reservations_loses_no_unit_and_a_refused_put_changes_n
     assert_eq!(stock["shards"], 8);
     let summary = app.sweep().await;
     assert!(summary.drift.is_empty(), "{summary:?}");
+    app.cleanup().await;
+}
+
+/// A hold of `customer`'s in `campaign` by a process that never saw the sku.
+async fn reserve_from_a_new_process(
+    store: &stockroom::store::DynamoStore,
+    campaign: &str,
+    customer: &str,
+    lines: &[(&str, u64)],
+) -> stockroom::Result<stockroom::idempotency::Recorded<stockroom::domain::Reservation>> {
+    use stockroom::domain::{CampaignId, CustomerId, Line, Lines, Quantity, ReservationId, Sku};
+    let lines: Vec<Line> = lines
+        .iter()
+        .map(|(sku, quantity)| Line {
+            sku: Sku::parse(sku).unwrap(),
+            quantity: Quantity::new(*quantity).unwrap(),
+        })
+        .collect();
+    let request = stockroom::usecases::holds::NewHold {
+        acting: stockroom::identity::Acting::Customer(CustomerId::parse(customer).unwrap()),
+        reservation_id: ReservationId::generate(),
+        lines: Lines::try_from(lines).unwrap(),
+        customer_id: None,
+        campaign_id: Some(CampaignId::parse(campaign).unwrap()),
+        hold: Default::default(),
+        at: stockroom::domain::Timestamp::new(OffsetDateTime::now_utc()),
+        fingerprint: "from a new process".into(),
+    };
+    let fresh = stockroom::usecases::StockViews::default();
+    stockroom::usecases::holds::reserve(store, &fresh, request).await
+}
+
+#[tokio::test]
+async fn a_new_process_takes_a_customers_first_campaign_units_with_one_write_and_no_read() {
+    let app = TestApp::spawn().await;
+    app.set_stock("tea", 10).await;
+    app.set_stock("cup", 10).await;
+    // A dot and a dash: the campaign id is a map key the condition names by placeholder.
+    campaign(&app, "drop-11.11", &["tea"], -60, 3600, 3).await;
+    campaign(&app, "over", &["cup"], -7200, 3600, 3).await;
+    let read = ItemsRead::default();
+    let store = read.store(&app);
+    let counter_writes = |stats: &Value, customer: &str| {
+        stats["transactions_by_partition_key"][format!("COUNTER#drop-11.11#{customer}")].clone()
+    };
+
+    for customer in ["ann", "bob"] {
+        let taken = reserve_from_a_new_process(&store, "drop-11.11", customer, &[("tea", 2)]).await;
+        assert!(matches!(taken, Ok(Recorded::Created(..))), "{taken:?}");
+        assert_eq!(
+            read.take(),
+            (0, 0),
+            "a new process read before its first take"
+        );
+        assert_eq!(counter_writes(&app.emulator_stats().await, customer), 1);
+    }
+    // What the customer holds already is counted: the guess is refused and the terms read.
+    let over = reserve_from_a_new_process(&store, "drop-11.11", "ann", &[("tea", 2)]).await;
+    assert!(
+        matches!(over, Err(Error::PurchaseLimitExceeded(_))),
+        "{over:?}"
+    );
+    let last = reserve_from_a_new_process(&store, "drop-11.11", "ann", &[("tea", 1)]).await;
+    assert!(matches!(last, Ok(Recorded::Created(..))), "{last:?}");
+    // Over the offer's limit, off the offer, out of the window: refused, nothing moves.
+    let refusals = [
+        ("drop-11.11", "cid", "tea", 4, "purchase_limit_exceeded"),
+        ("drop-11.11", "cid", "cup", 1, "campaign_not_active"),
+        ("over", "cid", "cup", 1, "campaign_not_active"),
+    ];
+    for (campaign, customer, sku, units, code) in refusals {
+        let refused = reserve_from_a_new_process(&store, campaign, customer, &[(sku, units)]).await;
+        match refused {
+            Err(e) => assert_eq!(e.problem().code, code, "{e:?}"),
+            Ok(taken) => panic!("{campaign} {sku} x{units}: {taken:?}"),
+        }
+    }
+    assert_eq!(levels(&app.stock("tea").await), (5, 5, 0, 10));
+    assert_eq!(levels(&app.stock("cup").await), (10, 0, 0, 10));
     app.cleanup().await;
 }

@@ -7,7 +7,9 @@ use stockroom::queue::SqsQueue;
 use stockroom::store::DynamoStore;
 use stockroom::{config, telemetry, Config, SystemClock};
 
-#[tokio::main]
+// One thread: Lambda hands a process one event at a time, and a second worker thread only
+// adds wake-ups across threads to every invocation (README "Lean functions").
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     telemetry::init();
     let config = Config::from_env()?;
@@ -16,7 +18,7 @@ async fn main() -> Result<(), Error> {
         .queue_url
         .clone()
         .ok_or("STOCKROOM_QUEUE_URL is not set")?;
-    let aws = config::aws().await;
+    let aws = config::aws();
     let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&aws), config.table);
     let queue = Arc::new(SqsQueue::new(aws_sdk_sqs::Client::new(&aws), queue_url));
     let app = Reconcile::new(store, queue, Arc::new(SystemClock), settings);

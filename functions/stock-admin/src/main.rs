@@ -5,11 +5,13 @@ use stock_admin::StockAdmin;
 use stockroom::store::DynamoStore;
 use stockroom::{config, http, telemetry, Config, SystemClock};
 
-#[tokio::main]
+// One thread: Lambda hands a process one event at a time, and a second worker thread only
+// adds wake-ups across threads to every invocation (README "Lean functions").
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     telemetry::init();
     let config = Config::from_env()?;
-    let dynamodb = aws_sdk_dynamodb::Client::new(&config::aws().await);
+    let dynamodb = aws_sdk_dynamodb::Client::new(&config::aws());
     let app = StockAdmin::new(
         DynamoStore::new(dynamodb, config.table),
         Arc::new(SystemClock),

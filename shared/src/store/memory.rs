@@ -23,8 +23,8 @@ use crate::idempotency::RecordedRequest;
 use crate::store::{
     Attempt, EndHold, FindOverdueHolds, FindUnappliedCommands, NewRefund, ReadBooks, ReadCampaign,
     ReadCommand, ReadOrder, ReadRecord, ReadReservation, ReadStock, RecordExists, RecordKey,
-    ShardSeen, SkuBooks, SkuStock, TakeRefused, TakeStock, Taker, UnitsMissing, WriteCampaign,
-    WriteCommand, WriteHold, WriteRefund, WriteStock,
+    ShardSeen, SkuBooks, SkuStock, TakeRefused, TakeStock, Taker, TermsCheck, UnitsMissing,
+    WriteCampaign, WriteCommand, WriteHold, WriteRefund, WriteStock,
 };
 
 #[derive(Debug, Default)]
@@ -206,9 +206,11 @@ impl WriteStock for MemoryStore {
                     .find(|s| s.shard == a.take.shard)
                     .ok_or(Failed)?;
                 let short = *counter(shard, take.movement.from) < a.take.quantity;
-                let other_terms = take
-                    .terms
-                    .is_some_and(|t| t.get(&a.sku).copied().unwrap_or(0) != terms.version);
+                let other_terms = take.terms.is_some_and(|t| {
+                    !t.get(&a.sku)
+                        .unwrap_or(&TermsCheck::Version(0))
+                        .passes(&terms, take.at)
+                });
                 if short || other_terms {
                     moved.push(ShardSeen {
                         sku: a.sku.clone(),

@@ -135,10 +135,33 @@ pub struct TakeStock<'a> {
     pub record: Taker<'a>,
     pub receipt: &'a RecordedRequest,
     pub campaign: Option<&'a CampaignGuard>,
-    /// The terms version each sku's stock items must still carry; `None`: whatever they
+    /// What each sku's stock items must still carry of their terms; `None`: whatever they
     /// carry (staff sell outside campaigns).
-    pub terms: Option<&'a BTreeMap<Sku, u64>>,
+    pub terms: Option<&'a BTreeMap<Sku, TermsCheck>>,
     pub at: Timestamp,
+}
+
+/// What a customer's take counts on in the terms a sku's stock items carry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TermsCheck {
+    /// The terms version the process saw (0: none stamped).
+    Version(u64),
+    /// Terms the process never saw: the campaign's offer is on the item, open at the
+    /// take's time, and allows at least `units` to one customer. A new process's guess,
+    /// so that its first campaign take is one write like any other.
+    OpenOffer { campaign: CampaignId, units: u64 },
+}
+
+impl TermsCheck {
+    /// Whether stock items carrying `terms` pass this check at `at`.
+    pub fn passes(&self, terms: &SkuTerms, at: Timestamp) -> bool {
+        match self {
+            TermsCheck::Version(version) => terms.version == *version,
+            TermsCheck::OpenOffer { campaign, units } => terms
+                .offer(campaign)
+                .is_some_and(|o| o.is_open(at) && u64::from(o.per_customer_limit) >= *units),
+        }
+    }
 }
 
 #[async_trait]

@@ -25,7 +25,7 @@ use crate::idempotency::{Answer, Recorded, RecordedRequest};
 use crate::retry::Backoff;
 use crate::store::{
     Attempt, CampaignGuard, ReadRecord, ReadStock, RecordKey, ShardSeen, SkuStock, TakeRefused,
-    TakeStock, Taker, WriteStock,
+    TakeStock, Taker, TermsCheck, WriteStock,
 };
 
 /// How old a view may be for a refusal to rest on it: units put back (a release, an
@@ -184,8 +184,8 @@ pub(super) enum Terms<'a> {
 enum Plan {
     Take {
         allocations: Vec<Allocation>,
-        /// The terms version each sku's items must still carry (customers only).
-        versions: Option<BTreeMap<Sku, u64>>,
+        /// What each sku's items must still carry of their terms (customers only).
+        versions: Option<BTreeMap<Sku, TermsCheck>>,
         guard: Option<CampaignGuard>,
     },
     /// Refused, on views recent enough to refuse on.
@@ -198,8 +198,10 @@ enum Plan {
 
 /// Plans every line from the views (`None`: never seen by this process). A sku never
 /// seen is guessed whole from its first shard, which every sku has, under no campaign
-/// terms: a new process sells a one-shard sku with one write, and a wrong guess is
-/// refused showing the item. A refusal needs a fresh view; otherwise the sku is read.
+/// terms, or in a campaign under its open offer and as the customer's first units: a new
+/// process sells a one-shard sku with one write, and a wrong guess is refused showing the
+/// item (or the customer's counter). A refusal needs a fresh view; otherwise the sku is
+/// read.
 fn plan(
     lines: &Lines,
     views: &[Option<SkuView>],
@@ -213,16 +215,27 @@ fn plan(
     let mut stale = Vec::new();
     let mut refusal = None;
     let mut by_terms: Option<(Vec<Sku>, Error)> = None;
+    let mut guessed_offer = false;
     for (line, view) in lines.iter().zip(views) {
         let quantity = u64::from(line.quantity.get());
         let (view, sku_terms) = match view {
             Some(view @ SkuView { terms: Some(t), .. }) => (view, t),
-            _ if guessing && !matches!(terms, Terms::Campaign { .. }) => {
+            _ if guessing => {
                 allocations.push(Allocation {
                     sku: line.sku.clone(),
                     take: Take { shard: 0, quantity },
                 });
-                versions.insert(line.sku.clone(), 0);
+                let check = match terms {
+                    Terms::Campaign { id, units, .. } => {
+                        guessed_offer = true;
+                        TermsCheck::OpenOffer {
+                            campaign: id.clone(),
+                            units,
+                        }
+                    }
+                    Terms::Any | Terms::NoCampaign => TermsCheck::Version(0),
+                };
+                versions.insert(line.sku.clone(), check);
                 continue;
             }
             _ => {
@@ -230,7 +243,7 @@ fn plan(
                 continue;
             }
         };
-        versions.insert(line.sku.clone(), sku_terms.version);
+        versions.insert(line.sku.clone(), TermsCheck::Version(sku_terms.version));
         let refused = match terms {
             Terms::Any => None,
             Terms::NoCampaign => sku_terms
@@ -299,7 +312,8 @@ fn plan(
             Some(room) => Some(CampaignGuard {
                 campaign_id: id.clone(),
                 customer_id: customer.clone(),
-                room,
+                // A guessed offer's limit is unknown: only a customer's first units fit.
+                room: if guessed_offer { 0 } else { room },
                 units,
             }),
             None => return Plan::Refuse(Error::PurchaseLimitExceeded(id.clone())),
@@ -311,6 +325,13 @@ fn plan(
         versions: (!matches!(terms, Terms::Any)).then_some(versions),
         guard,
     }
+}
+
+fn has_guessed_offer(checks: Option<&BTreeMap<Sku, TermsCheck>>) -> bool {
+    checks
+        .into_iter()
+        .flatten()
+        .any(|(_, check)| matches!(check, TermsCheck::OpenOffer { .. }))
 }
 
 /// What a take of stock writes as its record.
@@ -406,6 +427,15 @@ where
             Attempt::Refused(TakeRefused::RecordExists) => break,
             // The same request, in flight elsewhere: if it never shows up, say so.
             Attempt::Refused(TakeRefused::RecordInFlight) => rejection = Error::RequestInProgress,
+            // A guess counted on the customer's first units: read the terms and plan again.
+            Attempt::Refused(TakeRefused::OverLimit) if has_guessed_offer(versions.as_ref()) => {
+                for (sku, _) in versions.iter().flatten() {
+                    if views.refresh(store, sku).await?.is_none() {
+                        rejection = Error::SkuNotFound(sku.clone());
+                        break 'attempts;
+                    }
+                }
+            }
             Attempt::Refused(TakeRefused::OverLimit) => {
                 rejection = match &guard {
                     Some(guard) => Error::PurchaseLimitExceeded(guard.campaign_id.clone()),
@@ -471,6 +501,92 @@ mod tests {
         created(reserve(&store, &views, as_customer(&[("tea", 3)])).await);
         assert_eq!(store.stock_reads(), reads);
         assert_eq!(counters(&store, "tea").await, (5, 5, 0));
+    }
+
+    /// A hold of `who` in the campaign `flash`.
+    fn in_flash(who: &str, items: &[(&str, u64)], at: Timestamp) -> NewHold {
+        NewHold {
+            acting: Acting::Customer(customer(who)),
+            campaign_id: Some(campaign_id("flash")),
+            at,
+            ..hold(items)
+        }
+    }
+
+    async fn flash_on(store: &MemoryStore, skus: &[&str], limit: u32) {
+        campaigns::put(store, &campaign_id("flash"), &terms(skus, limit), now())
+            .await
+            .unwrap();
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_new_process_takes_a_customers_first_campaign_units_without_reading() {
+        let store = stocked_over("tea", 10, 1).await;
+        flash_on(&store, &["tea"], 3).await;
+        let reads = store.stock_reads();
+        for who in ["ann", "bob"] {
+            let fresh = StockViews::default();
+            created(reserve(&store, &fresh, in_flash(who, &[("tea", 3)], now())).await);
+        }
+        assert_eq!(store.stock_reads(), reads);
+        assert_eq!(counters(&store, "tea").await, (4, 6, 0));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_new_process_holds_a_customer_to_what_their_earlier_units_left() {
+        let store = stocked_over("tea", 10, 1).await;
+        flash_on(&store, &["tea"], 3).await;
+        created(
+            reserve(
+                &store,
+                &StockViews::default(),
+                in_flash("ann", &[("tea", 2)], now()),
+            )
+            .await,
+        );
+        let e = refused(
+            reserve(
+                &store,
+                &StockViews::default(),
+                in_flash("ann", &[("tea", 2)], now()),
+            )
+            .await,
+        );
+        assert!(matches!(e, Error::PurchaseLimitExceeded(_)), "{e:?}");
+        created(
+            reserve(
+                &store,
+                &StockViews::default(),
+                in_flash("ann", &[("tea", 1)], now()),
+            )
+            .await,
+        );
+        assert_eq!(counters(&store, "tea").await, (7, 3, 0));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_new_processs_guess_is_refused_over_the_limit_off_the_offer_and_out_of_its_window() {
+        let store = stocked(&[("tea", 10, 1), ("cup", 10, 1)]).await;
+        flash_on(&store, &["tea"], 3).await;
+        let ask = |who, items: &[(&str, u64)], at| {
+            let store = &store;
+            let request = in_flash(who, items, at);
+            async move { refused(reserve(store, &StockViews::default(), request).await) }
+        };
+        let e = ask("ann", &[("tea", 4)], now()).await;
+        assert!(matches!(e, Error::PurchaseLimitExceeded(_)), "{e:?}");
+        let e = ask("ann", &[("cup", 1)], now()).await;
+        assert!(
+            matches!(&e, Error::CampaignNotActive { sku: Some(s), .. } if *s == sku("cup")),
+            "{e:?}"
+        );
+        let e = ask("ann", &[("tea", 1)], later(3 * 3600)).await;
+        assert!(
+            matches!(e, Error::CampaignNotActive { sku: None, .. }),
+            "{e:?}"
+        );
+        assert_eq!(counters(&store, "tea").await, (10, 0, 0));
+        assert_eq!(counters(&store, "cup").await, (10, 0, 0));
     }
 
     #[tokio::test(start_paused = true)]
@@ -612,7 +728,7 @@ mod tests {
     }
 
     #[test]
-    fn a_plan_with_no_view_guesses_the_first_shard_only_outside_campaigns() {
+    fn a_plan_with_no_view_guesses_the_first_shard_under_no_terms_or_the_campaigns_offer() {
         let one = lines(&[("tea", 2)]);
         let Plan::Take {
             allocations,
@@ -629,7 +745,8 @@ mod tests {
                 quantity: 2
             }
         );
-        assert_eq!(versions, Some(BTreeMap::from([(sku("tea"), 0)])));
+        let no_terms = TermsCheck::Version(0);
+        assert_eq!(versions, Some(BTreeMap::from([(sku("tea"), no_terms)])));
         assert_eq!(guard, None);
         let staff = plan(&one, &[None], Terms::Any, now(), true);
         assert!(matches!(staff, Plan::Take { versions: None, .. }));
@@ -644,8 +761,21 @@ mod tests {
             customer: &ann,
             units: 2,
         };
+        let Plan::Take {
+            versions, guard, ..
+        } = plan(&one, &[None], in_campaign, now(), true)
+        else {
+            panic!("expected a guess");
+        };
+        let offer = TermsCheck::OpenOffer {
+            campaign: flash.clone(),
+            units: 2,
+        };
+        assert_eq!(versions, Some(BTreeMap::from([(sku("tea"), offer)])));
+        // Only the customer's first units fit a guess.
+        assert_eq!(guard.map(|g| (g.room, g.units)), Some((0, 2)));
         assert!(matches!(
-            plan(&one, &[None], in_campaign, now(), true),
+            plan(&one, &[None], in_campaign, now(), false),
             Plan::Read(_)
         ));
     }

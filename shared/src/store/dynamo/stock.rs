@@ -18,7 +18,7 @@ use crate::error::Result;
 use crate::idempotency::RecordedRequest;
 use crate::store::{
     Attempt, ReadStock, RecordExists, ShardSeen, SkuStock, TakeRefused, TakeStock, Taker,
-    WriteStock,
+    TermsCheck, WriteStock,
 };
 
 fn stock_item(sku: &Sku, shard: u16, available: u64, terms: &SkuTerms, at: &str) -> Attributes {
@@ -168,18 +168,28 @@ impl DynamoStore {
         &self,
         a: &Allocation,
         movement: StockMove,
-        terms: Option<u64>,
+        terms: Option<&TermsCheck>,
         at: Timestamp,
     ) -> Result<TransactWriteItem> {
         let (from, to) = (movement.from.name(), movement.to.name());
         let mut condition = format!("{from} >= :q");
         let mut vals = values([(":q", n(a.take.quantity)), (":at", s(at.to_string()))]);
+        let mut names = Vec::new();
         match terms {
             None => {}
-            Some(0) => condition.push_str(" AND attribute_not_exists(terms)"),
-            Some(version) => {
+            Some(TermsCheck::Version(0)) => condition.push_str(" AND attribute_not_exists(terms)"),
+            Some(TermsCheck::Version(version)) => {
                 condition.push_str(" AND terms = :terms");
-                vals.insert(":terms".into(), n(version));
+                vals.insert(":terms".into(), n(*version));
+            }
+            // Timestamps are stored fixed-width, so their strings order as their times.
+            Some(TermsCheck::OpenOffer { campaign, units }) => {
+                condition.push_str(
+                    " AND offers.#offer.starts_at <= :at AND offers.#offer.ends_at > :at \
+                     AND offers.#offer.per_customer_limit >= :units",
+                );
+                vals.insert(":units".into(), n(*units));
+                names.push(("#offer", campaign.as_str()));
             }
         }
         self.update_showing_old(
@@ -187,6 +197,7 @@ impl DynamoStore {
             &format!("SET {from} = {from} - :q, {to} = {to} + :q, updated_at = :at"),
             &condition,
             vals,
+            &names,
         )
     }
 }
@@ -196,7 +207,9 @@ impl WriteStock for DynamoStore {
     async fn take(&self, take: TakeStock<'_>) -> Result<Attempt<TakeRefused>> {
         let mut items = Vec::with_capacity(take.allocations.len() + 2);
         for a in take.allocations {
-            let terms = take.terms.map(|t| t.get(&a.sku).copied().unwrap_or(0));
+            let terms = take
+                .terms
+                .map(|t| t.get(&a.sku).unwrap_or(&TermsCheck::Version(0)));
             items.push(self.take_one(a, take.movement, terms, take.at)?);
         }
         let counter_index = items.len();

@@ -12,8 +12,8 @@ use crate::error::{Error, Result};
 
 /// `#name` in an expression always stands for the attribute `name` (for reserved words
 /// such as `status` and `ttl`).
-fn placeholder_names(expressions: &[&str]) -> Option<std::collections::HashMap<String, String>> {
-    let names: std::collections::HashMap<String, String> = expressions
+fn placeholder_names(expressions: &[&str]) -> std::collections::HashMap<String, String> {
+    expressions
         .iter()
         .flat_map(|e| e.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '#')))
         .filter_map(|token| {
@@ -21,8 +21,7 @@ fn placeholder_names(expressions: &[&str]) -> Option<std::collections::HashMap<S
                 .strip_prefix('#')
                 .map(|name| (token.to_owned(), name.to_owned()))
         })
-        .collect();
-    (!names.is_empty()).then_some(names)
+        .collect()
 }
 
 /// A request the SDK's builder refused: a bug of ours, never the client's.
@@ -41,20 +40,22 @@ impl DynamoStore {
         condition: &str,
         values: Attributes,
     ) -> Result<TransactWriteItem> {
-        self.update_returning(key, expression, condition, values, None)
+        self.update_returning(key, expression, condition, values, &[], None)
     }
 
     /// An update whose cancellation shows the item as its condition found it: what a
-    /// refused take plans again with, instead of reading.
+    /// refused take plans again with, instead of reading. `names` are placeholders for
+    /// names that are not attribute spellings (a campaign id as a map key).
     pub(super) fn update_showing_old(
         &self,
         key: (String, String),
         expression: &str,
         condition: &str,
         values: Attributes,
+        names: &[(&str, &str)],
     ) -> Result<TransactWriteItem> {
         let all_old = ReturnValuesOnConditionCheckFailure::AllOld;
-        self.update_returning(key, expression, condition, values, Some(all_old))
+        self.update_returning(key, expression, condition, values, names, Some(all_old))
     }
 
     fn update_returning(
@@ -63,8 +64,15 @@ impl DynamoStore {
         expression: &str,
         condition: &str,
         values: Attributes,
+        names: &[(&str, &str)],
         on_failure: Option<ReturnValuesOnConditionCheckFailure>,
     ) -> Result<TransactWriteItem> {
+        let mut placeholders = placeholder_names(&[expression, condition]);
+        placeholders.extend(
+            names
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
+        );
         let update = build(
             "update",
             Update::builder()
@@ -73,7 +81,7 @@ impl DynamoStore {
                 .key("sk", s(sk))
                 .update_expression(expression)
                 .condition_expression(condition)
-                .set_expression_attribute_names(placeholder_names(&[expression, condition]))
+                .set_expression_attribute_names((!placeholders.is_empty()).then_some(placeholders))
                 .set_expression_attribute_values(Some(values))
                 .set_return_values_on_condition_check_failure(on_failure)
                 .build(),
