@@ -54,6 +54,11 @@ struct Options {
     /// Seconds to wait for any one answer of a function.
     #[arg(long, default_value_t = 30)]
     timeout: u64,
+    /// Runs each measured process under `perf record` (call graphs), writing
+    /// `DIR/<function>-<event>-<run>.data`: for a profile, with a build that keeps its
+    /// symbols (`--profile profiling`). The times then include perf's own.
+    #[arg(long, value_name = "DIR")]
+    perf_record: Option<PathBuf>,
 }
 
 // --- The Runtime API stub ----------------------------------------------------------------
@@ -209,6 +214,23 @@ struct Process<'a> {
     timeout: Duration,
     http: &'a reqwest::Client,
     emulator: &'a str,
+    /// Where `perf record` writes this process's profile, if it runs under it.
+    perf_data: Option<PathBuf>,
+}
+
+/// The function `perf` started: its only child.
+async fn child_of(perf: u32) -> Result<u32, String> {
+    for _ in 0..500 {
+        let children = std::fs::read_to_string(format!("/proc/{perf}/task/{perf}/children"));
+        if let Some(pid) = children
+            .ok()
+            .and_then(|c| c.split_whitespace().next()?.parse().ok())
+        {
+            return Ok(pid);
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    Err("perf started no function within 5 s".into())
 }
 
 /// What one process did with its events.
@@ -268,7 +290,26 @@ impl Process<'_> {
             .map_err(|e| format!("{}: {e}", self.log.display()))?;
         let calls_before = calls(self.http, self.emulator).await;
         let started = Instant::now();
-        let mut child = tokio::process::Command::new(self.binary)
+        let mut command = match &self.perf_data {
+            Some(data) => {
+                let mut perf = tokio::process::Command::new("perf");
+                perf.args([
+                    "record",
+                    "-q",
+                    "-F",
+                    "10000",
+                    "--call-graph",
+                    "dwarf,32768",
+                    "-o",
+                ])
+                .arg(data)
+                .arg("--")
+                .arg(self.binary);
+                perf
+            }
+            None => tokio::process::Command::new(self.binary),
+        };
+        let mut child = command
             .env_clear()
             .envs(self.env.iter().map(|(k, v)| (k, v)))
             .env("AWS_LAMBDA_RUNTIME_API", address.to_string())
@@ -279,6 +320,10 @@ impl Process<'_> {
             .spawn()
             .map_err(|e| format!("starting {}: {e}", self.binary.display()))?;
         let pid = child.id().ok_or("the function exited at once")?;
+        let pid = match self.perf_data {
+            Some(_) => child_of(pid).await?,
+            None => pid,
+        };
 
         let mut run = Run::default();
         let outcome = async {
@@ -333,6 +378,13 @@ impl Process<'_> {
             Ok::<(), String>(())
         }
         .await;
+        if self.perf_data.is_some() {
+            // perf writes its profile once the function is gone.
+            let _ = std::process::Command::new("kill")
+                .args(["-KILL", &pid.to_string()])
+                .status();
+            let _ = tokio::time::timeout(Duration::from_secs(120), child.wait()).await;
+        }
         let _ = child.start_kill();
         let _ = child.wait().await;
         server.abort();
@@ -399,19 +451,32 @@ impl Seeds<'_> {
         expect_2xx("seeding stock", &answers)
     }
 
-    /// An order of the events' customer for `units` of the sku, placed by staff.
-    async fn order(&self, units: u64) -> Result<String, String> {
-        let order = fresh(event("place-order", "create-order")?, "seed", None);
-        let body = json!({"lines": [{"sku": SKU, "quantity": units}], "customer_id": CUSTOMER});
-        let order = with_body(order, body);
-        let answers = self.invoke(Function::PlaceOrder, vec![order]).await?;
-        expect_2xx("seeding an order", &answers)?;
-        // `/orders/{id}`, where the 201 says the order is.
-        answers[0]["headers"]["location"]
-            .as_str()
-            .and_then(|location| location.strip_prefix("/orders/"))
-            .map(str::to_owned)
-            .ok_or_else(|| format!("the seeded order has no Location: {}", answers[0]))
+    /// `count` orders of the events' customer for one unit of the sku each, placed by
+    /// staff: an order is refunded a few times at most, so each refund gets its own.
+    async fn orders(&self, count: u64) -> Result<Vec<String>, String> {
+        let order = event("place-order", "create-order")?;
+        let body = json!({"lines": [{"sku": SKU, "quantity": 1}], "customer_id": CUSTOMER});
+        let orders = (0..count)
+            .map(|i| {
+                with_body(
+                    fresh(order.clone(), &format!("seed-{i}"), None),
+                    body.clone(),
+                )
+            })
+            .collect();
+        let answers = self.invoke(Function::PlaceOrder, orders).await?;
+        expect_2xx("seeding orders", &answers)?;
+        // `/orders/{id}`, where each 201 says its order is.
+        answers
+            .iter()
+            .map(|answer| {
+                answer["headers"]["location"]
+                    .as_str()
+                    .and_then(|location| location.strip_prefix("/orders/"))
+                    .map(str::to_owned)
+                    .ok_or_else(|| format!("a seeded order has no Location: {answer}"))
+            })
+            .collect()
     }
 }
 
@@ -450,6 +515,7 @@ impl Bench {
             timeout: Duration::from_secs(self.options.timeout),
             http: &self.http,
             emulator: &self.emulator,
+            perf_data: None,
         }
     }
 
@@ -620,27 +686,40 @@ async fn measure(
             batches(runs, warm, make)
         }
         "create-refund" => {
-            let order = seeds.order(invocations).await?;
+            let orders = seeds.orders(invocations).await?;
             let refund = event("refund", "create-refund")?;
             let old = refund["pathParameters"]["id"]
                 .as_str()
                 .unwrap_or("")
                 .to_owned();
-            let refund = at_id(refund, &old, &order);
-            let make = |run, i| fresh(refund.clone(), &format!("{run}-{i}"), None);
+            let make = |run, i| {
+                let order = &orders[(run * (warm + 1) + i) as usize];
+                fresh(
+                    at_id(refund.clone(), &old, order),
+                    &format!("{run}-{i}"),
+                    None,
+                )
+            };
             batches(runs, warm, make)
         }
         "compensation-message" => {
             // Restocking refunds record commands and send them to the queue, as in AWS.
-            let order = seeds.order(invocations).await?;
+            let orders = seeds.orders(invocations).await?;
             let refund = event("refund", "create-refund")?;
             let old = refund["pathParameters"]["id"]
                 .as_str()
                 .unwrap_or("")
                 .to_owned();
-            let refund = at_id(refund, &old, &order);
-            let refunds = (0..invocations)
-                .map(|i| fresh(refund.clone(), &format!("seed-{i}"), None))
+            let refunds = orders
+                .iter()
+                .enumerate()
+                .map(|(i, order)| {
+                    fresh(
+                        at_id(refund.clone(), &old, order),
+                        &format!("seed-{i}"),
+                        None,
+                    )
+                })
                 .collect();
             expect_2xx(
                 "seeding refunds",
@@ -683,8 +762,13 @@ async fn measure(
     let binary = bench.binary(function);
     let env = bench.env_for(function, &common);
     let mut measured = Vec::new();
-    for events in batches {
-        measured.push(bench.process(&binary, &env).run(events).await?);
+    for (run, events) in batches.into_iter().enumerate() {
+        let mut process = bench.process(&binary, &env);
+        process.perf_data = options.perf_record.as_ref().map(|dir| {
+            let event = scenario.event.replace([',', ' '], "-").replace("--", "-");
+            dir.join(format!("{}-{event}-{run}.data", name(function)))
+        });
+        measured.push(process.run(events).await?);
     }
     drop(emulator);
     Ok(Measured {
