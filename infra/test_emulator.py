@@ -598,7 +598,8 @@ class EmulatorTest(unittest.TestCase):
                 self.configure(**bad)
             self.assertEqual(caught.exception.code, 400)
 
-    def test_an_sqs_long_poll_does_not_stall_the_table(self):
+    def queue(self):
+        """An SQS client and a queue of this test's own, deleted after it."""
         sqs = boto3.client(
             "sqs",
             endpoint_url=self.endpoint,
@@ -608,6 +609,10 @@ class EmulatorTest(unittest.TestCase):
         )
         queue = sqs.create_queue(QueueName=self.table)["QueueUrl"]
         self.addCleanup(sqs.delete_queue, QueueUrl=queue)
+        return sqs, queue
+
+    def test_an_sqs_long_poll_does_not_stall_the_table(self):
+        sqs, queue = self.queue()
         poll = self.in_background(lambda: sqs.receive_message(QueueUrl=queue, WaitTimeSeconds=3))
         time.sleep(0.2)
         started = time.monotonic()
@@ -619,15 +624,7 @@ class EmulatorTest(unittest.TestCase):
         self.assertEqual([m["Body"] for m in poll.result(timeout=5).get("Messages", [])], ["hello"])
 
     def test_every_call_is_counted_by_service_and_operation(self):
-        sqs = boto3.client(
-            "sqs",
-            endpoint_url=self.endpoint,
-            region_name="us-east-1",
-            aws_access_key_id="test",
-            aws_secret_access_key="test",
-        )
-        queue = sqs.create_queue(QueueName=self.table)["QueueUrl"]
-        self.addCleanup(sqs.delete_queue, QueueUrl=queue)
+        sqs, queue = self.queue()
         before = self.control("/_emulator/stats")["calls"]
         self.db.get_item(TableName=self.table, Key=self.key("a"))
         self.db.get_item(TableName=self.table, Key=self.key("b"))

@@ -413,6 +413,14 @@ fn fresh(mut event: Value, tag: &str, customer: Option<&str>) -> Value {
     }
 }
 
+/// Invocation `i` of run `run`: `event` as a new request of a customer of its own.
+fn by_new_customers(event: &Value) -> impl Fn(u32, u32) -> Value + '_ {
+    move |run, i| {
+        let tag = format!("{run}-{i}");
+        fresh(event.clone(), &tag, Some(&format!("customer-{tag}")))
+    }
+}
+
 fn with_body(mut event: Value, body: Value) -> Value {
     event["body"] = json!(body.to_string());
     event
@@ -477,6 +485,21 @@ impl Seeds<'_> {
                     .ok_or_else(|| format!("a seeded order has no Location: {answer}"))
             })
             .collect()
+    }
+
+    /// `count` `create-refund` events, each of an order of its own.
+    async fn refunds_of_new_orders(&self, count: u64) -> Result<Vec<Value>, String> {
+        let refund = event("refund", "create-refund")?;
+        let old = refund["pathParameters"]["id"]
+            .as_str()
+            .unwrap_or("")
+            .to_owned();
+        let orders = self.orders(count).await?;
+        Ok(orders
+            .iter()
+            .enumerate()
+            .map(|(i, order)| fresh(at_id(refund.clone(), &old, order), &i.to_string(), None))
+            .collect())
     }
 }
 
@@ -661,66 +684,25 @@ async fn measure(
         }
         "create-reservation" => {
             let reserve = event("reserve-stock", "create-reservation")?;
-            let make = |run, i| {
-                let tag = format!("{run}-{i}");
-                fresh(reserve.clone(), &tag, Some(&format!("customer-{tag}")))
-            };
-            batches(runs, warm, make)
+            batches(runs, warm, by_new_customers(&reserve))
         }
         PLAIN_RESERVATION => {
             let reserve = event("reserve-stock", "create-reservation")?;
             let body = json!({"lines": [{"sku": PLAIN_SKU, "quantity": 2}], "hold_seconds": 600});
-            let reserve = with_body(reserve, body);
-            let make = |run, i| {
-                let tag = format!("{run}-{i}");
-                fresh(reserve.clone(), &tag, Some(&format!("customer-{tag}")))
-            };
-            batches(runs, warm, make)
+            batches(runs, warm, by_new_customers(&with_body(reserve, body)))
         }
         "create-order" => {
             let order = event("place-order", "create-order")?;
-            let make = |run, i| {
-                let tag = format!("{run}-{i}");
-                fresh(order.clone(), &tag, Some(&format!("customer-{tag}")))
-            };
-            batches(runs, warm, make)
+            batches(runs, warm, by_new_customers(&order))
         }
         "create-refund" => {
-            let orders = seeds.orders(invocations).await?;
-            let refund = event("refund", "create-refund")?;
-            let old = refund["pathParameters"]["id"]
-                .as_str()
-                .unwrap_or("")
-                .to_owned();
-            let make = |run, i| {
-                let order = &orders[(run * (warm + 1) + i) as usize];
-                fresh(
-                    at_id(refund.clone(), &old, order),
-                    &format!("{run}-{i}"),
-                    None,
-                )
-            };
+            let refunds = seeds.refunds_of_new_orders(invocations).await?;
+            let make = |run, i| refunds[(run * (warm + 1) + i) as usize].clone();
             batches(runs, warm, make)
         }
         "compensation-message" => {
             // Restocking refunds record commands and send them to the queue, as in AWS.
-            let orders = seeds.orders(invocations).await?;
-            let refund = event("refund", "create-refund")?;
-            let old = refund["pathParameters"]["id"]
-                .as_str()
-                .unwrap_or("")
-                .to_owned();
-            let refunds = orders
-                .iter()
-                .enumerate()
-                .map(|(i, order)| {
-                    fresh(
-                        at_id(refund.clone(), &old, order),
-                        &format!("seed-{i}"),
-                        None,
-                    )
-                })
-                .collect();
+            let refunds = seeds.refunds_of_new_orders(invocations).await?;
             expect_2xx(
                 "seeding refunds",
                 &seeds.invoke(Function::Refund, refunds).await?,

@@ -536,31 +536,15 @@ mod tests {
     async fn a_new_process_holds_a_customer_to_what_their_earlier_units_left() {
         let store = stocked_over("tea", 10, 1).await;
         flash_on(&store, &["tea"], 3).await;
-        created(
-            reserve(
-                &store,
-                &StockViews::default(),
-                in_flash("ann", &[("tea", 2)], now()),
-            )
-            .await,
-        );
-        let e = refused(
-            reserve(
-                &store,
-                &StockViews::default(),
-                in_flash("ann", &[("tea", 2)], now()),
-            )
-            .await,
-        );
+        let ask = |units| {
+            let request = in_flash("ann", &[("tea", units)], now());
+            let store = &store;
+            async move { reserve(store, &StockViews::default(), request).await }
+        };
+        created(ask(2).await);
+        let e = refused(ask(2).await);
         assert!(matches!(e, Error::PurchaseLimitExceeded(_)), "{e:?}");
-        created(
-            reserve(
-                &store,
-                &StockViews::default(),
-                in_flash("ann", &[("tea", 1)], now()),
-            )
-            .await,
-        );
+        created(ask(1).await);
         assert_eq!(counters(&store, "tea").await, (7, 3, 0));
     }
 
