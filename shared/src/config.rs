@@ -28,8 +28,8 @@ impl Config {
 
 /// The AWS SDK configuration as Lambda gives it: region, credentials and (locally)
 /// `AWS_ENDPOINT_URL` from the environment; nothing here knows whether it talks to AWS.
-/// Not the SDK's default chains: they read profile files and would build STS and SSO
-/// clients before the first `GET /next`, for credentials Lambda puts in the environment.
+/// Not the SDK's default chains: they carry providers for profile files, SSO, web
+/// identity, ECS and IMDS, for credentials Lambda puts in the environment.
 pub fn aws() -> aws_config::SdkConfig {
     aws_from_lookup(|name| std::env::var(name).ok())
 }
