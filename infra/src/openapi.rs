@@ -9,8 +9,8 @@ use refund::NewRefund;
 use reserve_stock::NewReservation;
 use serde_json::{json, Value};
 use stock_admin::{AdjustmentBody, SetStockBody};
-use stockroom::api::{Campaign, Order, Refund, Reservation, StockLevels};
-use stockroom::domain::{CampaignId, CampaignTerms, OrderId, ReservationId, Sku};
+use stockroom::api::{Campaign, Order, Refund, Reservation, SkuPage, StockLevels};
+use stockroom::domain::{CampaignId, CampaignTerms, OrderId, PageLimit, ReservationId, Sku};
 use stockroom::http::Route;
 use stockroom::openapi::{NameRef, ProblemDocument};
 use utoipa::openapi::header::HeaderBuilder;
@@ -153,6 +153,18 @@ fn operations() -> BTreeMap<(&'static str, &'static str), Operation> {
                 &[200],
                 StockLevels::name_ref,
                 &["sku_not_found"],
+            ),
+        ),
+        (
+            ("GET", "/skus"),
+            op(
+                "listSkus",
+                "List skus with their stock, a page at a time",
+                None,
+                false,
+                &[200],
+                SkuPage::name_ref,
+                &["invalid_request"],
             ),
         ),
         (
@@ -475,6 +487,7 @@ fn components() -> utoipa::openapi::Components {
         T::schemas(schemas);
     }
     add::<StockLevels>(&mut schemas);
+    add::<SkuPage>(&mut schemas);
     add::<SetStockBody>(&mut schemas);
     add::<AdjustmentBody>(&mut schemas);
     add::<Campaign>(&mut schemas);
@@ -567,12 +580,42 @@ fn path_parameter(path: &str) -> Option<utoipa::openapi::path::Parameter> {
     )
 }
 
+/// The query parameters a route reads; any other is refused.
+fn query_parameters(route: Route) -> Vec<utoipa::openapi::path::Parameter> {
+    if (route.method, route.path) != ("GET", "/skus") {
+        return Vec::new();
+    }
+    let after = ParameterBuilder::new()
+        .name("after")
+        .parameter_in(ParameterIn::Query)
+        .required(Required::False)
+        .description(Some("The page starts after this sku (a page's `next`)."))
+        .schema(Some(Sku::name_ref()))
+        .build();
+    let limit = ParameterBuilder::new()
+        .name("limit")
+        .parameter_in(ParameterIn::Query)
+        .required(Required::False)
+        .description(Some("Skus on the page, 50 unless given."))
+        .schema(Some(
+            ObjectBuilder::new()
+                .schema_type(Type::Integer)
+                .minimum(Some(1))
+                .maximum(Some(i64::from(PageLimit::MAX))),
+        ))
+        .build();
+    vec![after, limit]
+}
+
 fn operation(route: Route, op: &Operation) -> utoipa::openapi::path::Operation {
     let mut builder = OperationBuilder::new()
         .operation_id(Some(op.id))
         .summary(Some(op.summary))
         .security(SecurityRequirement::new::<_, _, String>(scheme(route), []));
     if let Some(parameter) = path_parameter(route.path) {
+        builder = builder.parameter(parameter);
+    }
+    for parameter in query_parameters(route) {
         builder = builder.parameter(parameter);
     }
     if op.idempotent {

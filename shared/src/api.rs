@@ -204,6 +204,25 @@ impl Shown for domain::StockLevels {
     }
 }
 
+/// What `GET /skus` shows: skus in the order of their ids, and where the next page starts
+/// (`after=`), absent on the last page.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct SkuPage {
+    pub skus: Vec<StockLevels>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next: Option<Sku>,
+}
+
+impl Shown for domain::SkuPage {
+    type Body = SkuPage;
+    fn shown(&self) -> SkuPage {
+        SkuPage {
+            skus: self.skus.iter().map(Shown::shown).collect(),
+            next: self.next.clone(),
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
 pub struct Campaign {
     pub campaign_id: CampaignId,

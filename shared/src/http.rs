@@ -360,6 +360,19 @@ impl<S: Send + Sync, T: PathId> FromRequestParts<S> for Id<T> {
     }
 }
 
+/// The query string read into `T`: an unknown, repeated or malformed parameter is a 400.
+pub struct Query<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for Query<T> {
+    type Rejection = Error;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self> {
+        serde_urlencoded::from_str(parts.uri.query().unwrap_or(""))
+            .map(Query)
+            .map_err(|e| Error::InvalidRequest(format!("query: {e}")))
+    }
+}
+
 /// A JSON body of type `T`: at most 64 KiB, valid JSON, an object, the right shape.
 pub struct Json<T>(pub T);
 

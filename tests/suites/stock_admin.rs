@@ -198,3 +198,57 @@ async fn shards_given_at_creation_spread_the_units() {
     assert_eq!(levels(&app.stock("hot").await), (0, 10, 0, 10));
     app.cleanup().await;
 }
+
+#[tokio::test]
+async fn skus_are_listed_a_page_at_a_time_in_the_order_of_their_ids() {
+    let app = TestApp::spawn().await;
+    let empty = app.send("GET", "/skus", None, None).await;
+    assert_eq!(empty.status, 200, "{}", empty.text);
+    assert_eq!(empty.body, json!({"skus": []}));
+    for (i, sku) in ["tea", "cup", "pot", "mug", "lid"].iter().enumerate() {
+        app.set_stock(sku, i as u64 + 1).await;
+    }
+    app.reserve("r", &[("pot", 2)]).await;
+
+    let mut seen = Vec::new();
+    let mut path = "/skus?limit=2".to_owned();
+    for _ in 0..5 {
+        let page = app.send("GET", &path, None, None).await;
+        assert_eq!(page.status, 200, "{}", page.text);
+        let skus = page.body["skus"].as_array().unwrap();
+        assert!(skus.len() <= 2, "{}", page.text);
+        seen.extend(
+            skus.iter()
+                .map(|s| (s["sku"].as_str().unwrap().to_owned(), levels(s))),
+        );
+        match page.body["next"].as_str() {
+            Some(next) => path = format!("/skus?limit=2&after={next}"),
+            None => break,
+        }
+    }
+    let names: Vec<&str> = seen.iter().map(|(sku, _)| sku.as_str()).collect();
+    assert_eq!(names, ["cup", "lid", "mug", "pot", "tea"]);
+    assert_eq!(seen[3].1, (1, 2, 0, 3), "pot's levels");
+    // The default page holds them all, with no next page.
+    let all = app.send("GET", "/skus", None, None).await;
+    assert_eq!(all.body["skus"].as_array().unwrap().len(), 5);
+    assert!(all.body.get("next").is_none(), "{}", all.text);
+
+    for bad in [
+        "/skus?limit=0",
+        "/skus?limit=101",
+        "/skus?limit=two",
+        "/skus?after=a%20b",
+        "/skus?page=2",
+        "/skus?limit=2&limit=3",
+    ] {
+        let refused = app.send("GET", bad, None, None).await;
+        assert_eq!(
+            (refused.status, refused.code()),
+            (400, "invalid_request"),
+            "{bad}: {}",
+            refused.text
+        );
+    }
+    app.cleanup().await;
+}

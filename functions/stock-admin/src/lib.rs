@@ -1,6 +1,6 @@
 //! stock-admin: set, adjust and read a sku's stock; define flash-sale campaigns.
 //!
-//! `PUT /skus/{sku}`, `POST /skus/{sku}/adjustments`, `GET /skus/{sku}`,
+//! `PUT /skus/{sku}`, `POST /skus/{sku}/adjustments`, `GET /skus/{sku}`, `GET /skus`,
 //! `PUT /campaigns/{id}`, `GET /campaigns/{id}`.
 
 use std::sync::Arc;
@@ -8,11 +8,11 @@ use std::sync::Arc;
 use axum::extract::State;
 use serde::Deserialize;
 use stockroom::domain::{
-    Adjustment, AdjustmentId, CampaignId, CampaignTerms, Delta, OnHand, Reason, ShardCount, Sku,
-    Timestamp,
+    Adjustment, AdjustmentId, CampaignId, CampaignTerms, Delta, OnHand, PageLimit, Reason,
+    ShardCount, Sku, Timestamp,
 };
-use stockroom::http::{self, Admin, Id, Idempotent, Json, Response, Routes, Serve};
-use stockroom::store::{ReadCampaign, ReadRecord, ReadStock, WriteCampaign, WriteStock};
+use stockroom::http::{self, Admin, Id, Idempotent, Json, Query, Response, Routes, Serve};
+use stockroom::store::{ListSkus, ReadCampaign, ReadRecord, ReadStock, WriteCampaign, WriteStock};
 use stockroom::usecases::{campaigns, stock};
 use stockroom::{Clock, Result};
 
@@ -28,10 +28,20 @@ pub struct AdjustmentBody {
     pub reason: Reason,
 }
 
+/// `GET /skus?after=SKU&limit=N`: where a page starts and how long it is.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SkuListQuery {
+    pub after: Option<Sku>,
+    #[serde(default)]
+    pub limit: PageLimit,
+}
+
 /// A request to this function, checked before anything is read or written.
 pub enum Call {
     SetStock(Sku, SetStockBody),
     GetStock(Sku),
+    ListSkus(SkuListQuery),
     Adjust(Sku, Idempotent<AdjustmentBody>),
     PutCampaign(CampaignId, CampaignTerms),
     GetCampaign(CampaignId),
@@ -50,6 +60,12 @@ pub fn routes<H: Serve<Call>>() -> Routes<Arc<H>> {
             "/skus/{sku}",
             |State(h): State<Arc<H>>, _: Admin, Id(sku)| async move {
                 h.serve(Call::GetStock(sku)).await
+            },
+        )
+        .get(
+            "/skus",
+            |State(h): State<Arc<H>>, _: Admin, Query(query)| async move {
+                h.serve(Call::ListSkus(query)).await
             },
         )
         .post(
@@ -79,7 +95,7 @@ pub struct StockAdmin<S> {
 
 impl<S> Serve<Call> for StockAdmin<S>
 where
-    S: ReadStock + WriteStock + ReadRecord + ReadCampaign + WriteCampaign + 'static,
+    S: ReadStock + ListSkus + WriteStock + ReadRecord + ReadCampaign + WriteCampaign + 'static,
 {
     async fn serve(&self, call: Call) -> Result<Response> {
         let now = Timestamp::new(self.clock.now());
@@ -91,6 +107,10 @@ where
                 Ok(http::answer(answer, &format!("/skus/{sku}"), &levels))
             }
             Call::GetStock(sku) => Ok(http::shown(&stock::levels(&self.store, &sku).await?)),
+            Call::ListSkus(query) => {
+                let page = stock::list(&self.store, query.after.as_ref(), query.limit).await?;
+                Ok(http::shown(&page))
+            }
             Call::Adjust(sku, request) => {
                 let location = format!("/skus/{sku}");
                 let adjustment = Adjustment {

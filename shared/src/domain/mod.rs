@@ -14,8 +14,8 @@ pub use reservation::{
 };
 pub use sku::Sku;
 pub use stock::{
-    plan_decrement, plan_moves, spread, Counter, Move, ShardCount, ShardStock, StockLevels,
-    StockMove, Take,
+    plan_decrement, plan_moves, spread, Counter, Move, PageLimit, ShardCount, ShardStock, SkuPage,
+    StockLevels, StockMove, Take,
 };
 pub use timestamp::Timestamp;
 

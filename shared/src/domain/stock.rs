@@ -39,6 +39,45 @@ impl TryFrom<serde_json::Number> for ShardCount {
     }
 }
 
+/// How many skus one page of the list shows: 1 to 100, 50 unless asked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+#[serde(try_from = "String")]
+pub struct PageLimit(u8);
+
+impl PageLimit {
+    pub const MAX: u8 = 100;
+
+    pub fn get(self) -> usize {
+        usize::from(self.0)
+    }
+}
+
+impl Default for PageLimit {
+    fn default() -> Self {
+        Self(50)
+    }
+}
+
+impl TryFrom<String> for PageLimit {
+    type Error = Invalid;
+    fn try_from(text: String) -> Result<Self, Invalid> {
+        match text.parse::<u8>() {
+            Ok(n) if (1..=Self::MAX).contains(&n) => Ok(Self(n)),
+            _ => Err(Invalid::new(format!(
+                "limit must be a whole number from 1 to {}",
+                Self::MAX
+            ))),
+        }
+    }
+}
+
+/// One page of skus in the order of their ids; the next page starts after `next`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SkuPage {
+    pub skus: Vec<StockLevels>,
+    pub next: Option<Sku>,
+}
+
 /// The counters of one stock item of a sku.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct ShardStock {

@@ -21,10 +21,10 @@ use crate::domain::{
 use crate::error::{Error, Result};
 use crate::idempotency::RecordedRequest;
 use crate::store::{
-    Attempt, EndHold, FindOverdueHolds, FindUnappliedCommands, NewRefund, ReadBooks, ReadCampaign,
-    ReadCommand, ReadOrder, ReadRecord, ReadReservation, ReadStock, RecordExists, RecordKey,
-    ShardSeen, SkuBooks, SkuStock, TakeRefused, TakeStock, Taker, TermsCheck, UnitsMissing,
-    WriteCampaign, WriteCommand, WriteHold, WriteRefund, WriteStock,
+    Attempt, EndHold, FindOverdueHolds, FindUnappliedCommands, ListSkus, NewRefund, ReadBooks,
+    ReadCampaign, ReadCommand, ReadOrder, ReadRecord, ReadReservation, ReadStock, RecordExists,
+    RecordKey, ShardSeen, SkuBooks, SkuStock, TakeRefused, TakeStock, Taker, TermsCheck,
+    UnitsMissing, WriteCampaign, WriteCommand, WriteHold, WriteRefund, WriteStock,
 };
 
 #[derive(Debug, Default)]
@@ -163,6 +163,21 @@ impl ReadStock for MemoryStore {
     async fn sku_terms(&self, sku: &Sku) -> Result<Option<SkuTerms>> {
         self.read(|t| t.skus.get(sku).map(|s| s.terms.clone()))
             .await
+    }
+}
+
+#[async_trait]
+impl ListSkus for MemoryStore {
+    async fn skus_after(&self, after: Option<&Sku>, limit: usize) -> Result<Vec<SkuStock>> {
+        self.read(|t| {
+            t.skus
+                .values()
+                .filter(|stock| after.is_none_or(|after| stock.sku > *after))
+                .take(limit)
+                .cloned()
+                .collect()
+        })
+        .await
     }
 }
 

@@ -165,6 +165,13 @@ impl TermsCheck {
 }
 
 #[async_trait]
+pub trait ListSkus: Send + Sync {
+    /// Up to `limit` skus in the order of their ids, from the first after `after`, each
+    /// with its stock.
+    async fn skus_after(&self, after: Option<&Sku>, limit: usize) -> Result<Vec<SkuStock>>;
+}
+
+#[async_trait]
 pub trait WriteStock: Send + Sync {
     /// Moves each allocation's units (conditioned on the source counter holding them,
     /// and on the terms version when `terms` is given) and writes the record, all or
@@ -373,6 +380,7 @@ macro_rules! every_port {
 
 every_port!(
     ReadStock,
+    ListSkus,
     ReadRecord,
     WriteStock,
     ReadReservation,

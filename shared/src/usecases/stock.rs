@@ -1,22 +1,43 @@
-//! Stock levels: reading them, setting a sku's on_hand (and shard count), adjustments.
+//! Stock levels: reading them (one sku, or a page of skus), setting a sku's on_hand (and shard count), adjustments.
 
 use super::campaigns;
 use super::replay_or;
 use super::taking::random_below;
 use crate::domain::{
-    plan_decrement, plan_moves, spread, Adjustment, AdjustmentId, Reason, ShardCount, Sku,
-    SkuTerms, StockLevels, Take, Timestamp,
+    plan_decrement, plan_moves, spread, Adjustment, AdjustmentId, PageLimit, Reason, ShardCount,
+    Sku, SkuPage, SkuTerms, StockLevels, Take, Timestamp,
 };
 use crate::error::{Error, Result};
 use crate::idempotency::{Answer, Recorded, RecordedRequest};
 use crate::retry::Backoff;
-use crate::store::{Attempt, ReadCampaign, ReadRecord, ReadStock, RecordKey, SkuStock, WriteStock};
+use crate::store::{
+    Attempt, ListSkus, ReadCampaign, ReadRecord, ReadStock, RecordKey, SkuStock, WriteStock,
+};
 
 pub async fn levels(store: &impl ReadStock, sku: &Sku) -> Result<StockLevels> {
     match store.sku_stock(sku).await? {
         Some(stock) => Ok(stock.levels()),
         None => Err(Error::SkuNotFound(sku.clone())),
     }
+}
+
+/// A page of skus with their levels, from the first after `after`.
+pub async fn list(store: &impl ListSkus, after: Option<&Sku>, limit: PageLimit) -> Result<SkuPage> {
+    let limit = limit.get();
+    // One more than the page shows says whether another page follows.
+    let mut skus: Vec<StockLevels> = store
+        .skus_after(after, limit + 1)
+        .await?
+        .iter()
+        .map(SkuStock::levels)
+        .collect();
+    let next = if skus.len() > limit {
+        skus.truncate(limit);
+        skus.last().map(|levels| levels.sku.clone())
+    } else {
+        None
+    };
+    Ok(SkuPage { skus, next })
 }
 
 /// Makes `on_hand` the sku's total, creating the sku (over `shards` stock items, one
@@ -237,6 +258,38 @@ mod tests {
     use crate::store::{MemoryStore, ReadBooks};
     use crate::usecases::holds;
     use crate::usecases::testing::*;
+
+    #[tokio::test]
+    async fn a_list_pages_through_every_sku_once_in_order() {
+        let store = stocked(&[("tea", 3, 1), ("cup", 2, 2), ("pot", 1, 1)]).await;
+        let two = PageLimit::try_from("2".to_owned()).unwrap();
+        let first = list(&store, None, two).await.unwrap();
+        let names = |page: &SkuPage| {
+            page.skus
+                .iter()
+                .map(|l| l.sku.to_string())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(names(&first), ["cup", "pot"]);
+        assert_eq!(first.next, Some(sku("pot")));
+        assert_eq!(first.skus[0], levels_of(&store, "cup").await);
+        let last = list(&store, first.next.as_ref(), two).await.unwrap();
+        assert_eq!(names(&last), ["tea"]);
+        assert_eq!(last.next, None);
+        // A page that ends exactly at the last sku says there is no next one.
+        let three = PageLimit::try_from("3".to_owned()).unwrap();
+        assert_eq!(list(&store, None, three).await.unwrap().next, None);
+    }
+
+    #[test]
+    fn a_page_limit_is_1_to_100() {
+        for bad in ["0", "101", "-1", "two", ""] {
+            assert!(PageLimit::try_from(bad.to_owned()).is_err(), "{bad}");
+        }
+        assert_eq!(PageLimit::try_from("1".to_owned()).unwrap().get(), 1);
+        assert_eq!(PageLimit::try_from("100".to_owned()).unwrap().get(), 100);
+        assert_eq!(PageLimit::default().get(), 50);
+    }
 
     fn shards(n: u64) -> Option<ShardCount> {
         Some(ShardCount::new(n).unwrap())

@@ -16,7 +16,7 @@ use crate::domain::{
 };
 use crate::error::{Error, Result};
 use crate::store::{
-    FindOverdueHolds, FindUnappliedCommands, ReadBooks, ReadCommand, SkuBooks, SkuStock,
+    FindOverdueHolds, FindUnappliedCommands, ListSkus, ReadBooks, ReadCommand, SkuBooks, SkuStock,
 };
 
 /// Keys per page of an index query, and items per batch read: a stream of pages stops
@@ -232,6 +232,49 @@ impl FindUnappliedCommands for DynamoStore {
             _ if outcome.condition_failed(0) => Ok(()),
             _ => Err(Error::Contention),
         }
+    }
+}
+
+/// The index's skus bucket sorts skus by id (`sweep_at` is the sku), so a page of skus is
+/// one query from where the last one stopped, and their stock one batch read.
+#[async_trait]
+impl ListSkus for DynamoStore {
+    async fn skus_after(&self, after: Option<&Sku>, limit: usize) -> Result<Vec<SkuStock>> {
+        let mut skus: Vec<Sku> = Vec::with_capacity(limit);
+        let mut start = None;
+        while skus.len() < limit {
+            let wanted = (limit - skus.len()).min(PAGE_SIZE);
+            let mut query = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .index_name(schema::SWEEP_INDEX)
+                .limit(i32::try_from(wanted).unwrap_or(i32::MAX))
+                .expression_attribute_values(":b", s(schema::SKUS_BUCKET))
+                .set_exclusive_start_key(start);
+            query = match after {
+                Some(after) => query
+                    .key_condition_expression("sweep_bucket = :b AND sweep_at > :after")
+                    .expression_attribute_values(":after", s(after.as_str())),
+                None => query.key_condition_expression("sweep_bucket = :b"),
+            };
+            let out = query.send().await.map_err(|e| store_error("Query", e))?;
+            for item in out.items() {
+                match key_of(item)? {
+                    ItemKey::Sku(sku) => skus.push(sku),
+                    _ => return Err(corrupt(item, "it has no place in the skus bucket")),
+                }
+            }
+            start = out.last_evaluated_key;
+            if start.is_none() {
+                break;
+            }
+        }
+        let mut stocks = self.stocks(&skus).await?;
+        Ok(skus
+            .iter()
+            .filter_map(|sku| stocks.remove(sku).map(|(stock, _)| stock))
+            .collect())
     }
 }
 
