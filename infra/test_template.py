@@ -24,6 +24,7 @@ CUSTOMER_ROUTES = {
 ADMIN_ROUTES = {
     "PUT /skus/{sku}",
     "GET /skus/{sku}",
+    "GET /skus",
     "POST /skus/{sku}/adjustments",
     "PUT /campaigns/{id}",
     "GET /campaigns/{id}",
