@@ -1,9 +1,11 @@
 """What template.yaml promises: every metric an alarm watches is one the code publishes,
-and no route is open (customer routes need a verified token, admin routes IAM).
+the dashboard shows every metric the code publishes, and no route is open (customer
+routes need a verified token, admin routes IAM).
 
 Run with `.venv/bin/python -m unittest discover -s infra -p 'test_*.py'` (infra/test does).
 """
 
+import json
 import re
 import unittest
 from pathlib import Path
@@ -267,6 +269,70 @@ class NoRouteIsOpen(unittest.TestCase):
     def test_an_issuer_without_an_audience_or_the_reverse_is_refused(self):
         self.assertTrue(Deployment(self.template, JwtIssuer="https://issuer.example").refused_by())
         self.assertTrue(Deployment(self.template, JwtAudience="shop").refused_by())
+
+
+def published_metrics():
+    """Every metric name the code counts (`metrics::count` or `count_with_total`)."""
+    names = set()
+    for source in ROOT.glob("**/src/**/*.rs"):
+        if "target" in source.parts:
+            continue
+        names |= set(re.findall(r'count(?:_with_total)?\(\s*"(\w+)"', source.read_text()))
+    return names
+
+
+class TheDashboardShowsASale(unittest.TestCase):
+    def setUp(self):
+        (dashboard,) = [
+            r["Properties"]
+            for r in template()["Resources"].values()
+            if r["Type"] == "AWS::CloudWatch::Dashboard"
+        ]
+        # Fn::Sub's references stand in for what CloudFormation puts there.
+        body = re.sub(r"\$\{[^}]+\}", "X", dashboard["DashboardBody"]["Sub"])
+        self.widgets = json.loads(body)["widgets"]
+        self.shown = set()  # (namespace, metric, stat)
+        for widget in self.widgets:
+            for row in widget["properties"]["metrics"]:
+                options = row[-1] if isinstance(row[-1], dict) else {}
+                if "expression" in options:
+                    search = re.fullmatch(
+                        r"SEARCH\('\{([^,}]+)[^}]*\} MetricName=\"(\w+)\".*', '(\w+)', 60\)",
+                        options["expression"],
+                    )
+                    self.assertIsNotNone(search, options["expression"])
+                    self.shown.add(search.groups())
+                else:
+                    self.shown.add((row[0], row[1], options.get("stat")))
+
+    def test_every_metric_the_code_publishes_is_on_it(self):
+        names = published_metrics()
+        self.assertIn("Reservations", names)
+        on_dashboard = {metric for namespace, metric, _ in self.shown if namespace == "stockroom"}
+        self.assertEqual(names - on_dashboard, set())
+        self.assertEqual(on_dashboard - names, set(), "a widget shows a metric nobody publishes")
+
+    def test_latency_lag_dead_letters_conflicts_and_throttles_are_on_it(self):
+        for wanted in [
+            ("AWS/ApiGateway", "Latency", "p50"),
+            ("AWS/ApiGateway", "Latency", "p99"),
+            ("AWS/ApiGateway", "5xx", "Sum"),
+            ("AWS/SQS", "ApproximateAgeOfOldestMessage", "Maximum"),
+            ("AWS/SQS", "ApproximateNumberOfMessagesVisible", "Maximum"),
+            ("AWS/DynamoDB", "TransactionConflict", "Sum"),
+            ("AWS/DynamoDB", "ThrottledRequests", "Sum"),
+            ("AWS/Lambda", "Throttles", "Sum"),
+        ]:
+            self.assertIn(wanted, self.shown)
+
+    def test_widgets_fit_the_grid_without_overlapping(self):
+        cells = set()
+        for w in self.widgets:
+            self.assertLessEqual(w["x"] + w["width"], 24)
+            for x in range(w["x"], w["x"] + w["width"]):
+                for y in range(w["y"], w["y"] + w["height"]):
+                    self.assertNotIn((x, y), cells, w["properties"]["title"])
+                    cells.add((x, y))
 
 
 if __name__ == "__main__":
