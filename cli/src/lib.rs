@@ -1,6 +1,6 @@
-//! What the `stockroom` command line does, apart from reading its arguments: today
-//! `stock import`, which makes each CSV row's sku hold its `on_hand` (and `shards`)
-//! through the stock admin API.
+//! What the `stockroom` command line does, apart from reading its arguments: `stock
+//! import`, which makes each CSV row's sku hold its `on_hand` (and `shards`) through the
+//! stock admin API, and `campaign put` / `campaign show`.
 //!
 //! An import is idempotent and resumable: every row is compared with the sku's stock
 //! first and written only if it differs, so a second run, or a run after an interrupted
@@ -20,8 +20,9 @@ use stockroom::domain::{OnHand, ShardCount, Sku};
 pub enum Exit {
     /// Everything asked for is done.
     Done = 0,
-    /// Some rows were refused (reasons in the summary); the others are done.
-    RowsRefused = 1,
+    /// The API refused what was asked, or some rows of it (reasons printed); the rest is
+    /// done.
+    Refused = 1,
     /// The input could not be read: a missing file, a CSV without the columns.
     BadInput = 2,
     /// The API could not be reached, or refused the caller.
@@ -36,12 +37,20 @@ pub enum CliError {
     Unreachable { url: String, cause: String },
     #[error("the API refused this caller ({status} {code}); pass an admin token with --token (`./infra/token admin` for the local run)")]
     NotAllowed { status: u16, code: String },
+    #[error("the API refused it ({status} {code}): {detail}")]
+    Refused {
+        status: u16,
+        code: String,
+        detail: String,
+    },
 }
 
 impl CliError {
     pub fn exit(&self) -> Exit {
         match self {
             CliError::BadInput(_) => Exit::BadInput,
+            CliError::Refused { status: 400, .. } => Exit::BadInput,
+            CliError::Refused { .. } => Exit::Refused,
             CliError::Unreachable { .. } | CliError::NotAllowed { .. } => Exit::ApiUnavailable,
         }
     }
@@ -100,6 +109,47 @@ impl Api {
         }
         Ok(Answer { status, body })
     }
+}
+
+impl Answer {
+    /// The body of a success, or the problem the API answered as an error.
+    fn success(self) -> Result<Value, CliError> {
+        if (200..300).contains(&self.status) {
+            return Ok(self.body);
+        }
+        Err(CliError::Refused {
+            status: self.status,
+            code: self.body["code"].as_str().unwrap_or("?").to_owned(),
+            detail: self.body["detail"]
+                .as_str()
+                .unwrap_or("no detail")
+                .to_owned(),
+        })
+    }
+}
+
+/// The terms of a campaign, as `PUT /campaigns/{id}` takes them.
+#[derive(Debug, Clone, Serialize)]
+pub struct CampaignTerms {
+    pub skus: Vec<String>,
+    pub starts_at: String,
+    pub ends_at: String,
+    pub per_customer_limit: u32,
+}
+
+/// Creates or replaces the campaign `id`; the campaign as the API now has it.
+pub async fn campaign_put(api: &Api, id: &str, terms: &CampaignTerms) -> Result<Value, CliError> {
+    let body = serde_json::to_value(terms).map_err(|e| CliError::BadInput(e.to_string()))?;
+    let path = format!("/campaigns/{id}");
+    api.send(reqwest::Method::PUT, &path, Some(body))
+        .await?
+        .success()
+}
+
+/// The campaign `id`.
+pub async fn campaign_show(api: &Api, id: &str) -> Result<Value, CliError> {
+    let path = format!("/campaigns/{id}");
+    api.send(reqwest::Method::GET, &path, None).await?.success()
 }
 
 /// One CSV row, read and checked: a sku to hold `on_hand` units over `shards`.
@@ -209,7 +259,7 @@ impl ImportSummary {
         if self.refused.is_empty() {
             Exit::Done
         } else {
-            Exit::RowsRefused
+            Exit::Refused
         }
     }
 }
@@ -340,6 +390,6 @@ mod tests {
             sku: "tea".into(),
             reason: "409".into(),
         });
-        assert_eq!(summary.exit(), Exit::RowsRefused);
+        assert_eq!(summary.exit(), Exit::Refused);
     }
 }

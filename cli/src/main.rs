@@ -5,7 +5,10 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use stockroom_cli::{import, read_rows, Api, CliError, ImportSummary};
+use stockroom_cli::{
+    campaign_put, campaign_show, import, read_rows, Api, CampaignTerms, CliError, Exit,
+    ImportSummary,
+};
 
 #[derive(Debug, Parser)]
 #[command(name = "stockroom", version, about = "Run a sale on stockroom")]
@@ -35,6 +38,32 @@ enum Command {
         #[command(subcommand)]
         command: StockCommand,
     },
+    /// Flash-sale campaigns.
+    Campaign {
+        #[command(subcommand)]
+        command: CampaignCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum CampaignCommand {
+    /// Creates or replaces a campaign: its skus, window and per-customer limit.
+    Put {
+        id: String,
+        /// A sku on offer; repeat for each.
+        #[arg(long = "sku", required = true)]
+        skus: Vec<String>,
+        /// RFC 3339, e.g. 2026-11-11T00:00:00Z.
+        #[arg(long)]
+        starts_at: String,
+        #[arg(long)]
+        ends_at: String,
+        /// Units one customer may hold plus have bought in the campaign.
+        #[arg(long)]
+        limit: u32,
+    },
+    /// Prints a campaign.
+    Show { id: String },
 }
 
 #[derive(Debug, Subcommand)]
@@ -54,22 +83,53 @@ enum StockCommand {
 async fn main() -> ExitCode {
     let cli = Cli::parse();
     let api = Api::new(&cli.api, cli.token.clone());
-    let outcome = match &cli.command {
+    let outcome = match cli.command {
         Command::Stock {
             command: StockCommand::Import { file, concurrency },
-        } => stock_import(&api, file, usize::from(*concurrency), cli.json).await,
-    };
-    let exit = match outcome {
-        Ok(summary) => {
-            report(&summary, cli.json);
-            summary.exit()
+        } => stock_import(&api, &file, usize::from(concurrency), cli.json)
+            .await
+            .map(|summary| {
+                report(&summary, cli.json);
+                summary.exit()
+            }),
+        Command::Campaign { command } => {
+            let campaign = match command {
+                CampaignCommand::Put {
+                    id,
+                    skus,
+                    starts_at,
+                    ends_at,
+                    limit,
+                } => {
+                    let terms = CampaignTerms {
+                        skus,
+                        starts_at,
+                        ends_at,
+                        per_customer_limit: limit,
+                    };
+                    campaign_put(&api, &id, &terms).await
+                }
+                CampaignCommand::Show { id } => campaign_show(&api, &id).await,
+            };
+            campaign.map(|campaign| {
+                print_json(&campaign, cli.json);
+                Exit::Done
+            })
         }
-        Err(e) => {
-            eprintln!("stockroom: {e}");
-            e.exit()
-        }
     };
+    let exit = outcome.unwrap_or_else(|e| {
+        eprintln!("stockroom: {e}");
+        e.exit()
+    });
     ExitCode::from(exit as u8)
+}
+
+fn print_json(value: &serde_json::Value, compact: bool) {
+    let text = match compact {
+        true => serde_json::to_string(value),
+        false => serde_json::to_string_pretty(value),
+    };
+    println!("{}", text.unwrap_or_default());
 }
 
 async fn stock_import(

@@ -1,7 +1,10 @@
 //! The operator CLI's `stock import` against the local server.
 
 use serde_json::Value;
-use stockroom_cli::{import, read_rows, Api, Exit, ImportSummary};
+use stockroom_cli::{
+    campaign_put, campaign_show, import, read_rows, Api, CampaignTerms, CliError, Exit,
+    ImportSummary,
+};
 use stockroom_tests::{levels, TestApp, TokenKind};
 
 /// 1,000 rows: 990 good ones (skus `sku-0000`..), and 10 that cannot be applied.
@@ -73,7 +76,7 @@ async fn an_import_applies_the_good_rows_reports_the_bad_and_a_second_run_change
     let lines: Vec<u64> = first.refused.iter().map(|r| r.line).collect();
     assert_eq!(lines, [19, 103, 204, 305, 406, 507, 608, 709, 810, 911]);
     assert!(first.refused.iter().all(|r| !r.reason.is_empty()));
-    assert_eq!(first.exit(), Exit::RowsRefused);
+    assert_eq!(first.exit(), Exit::Refused);
 
     let skus = listed(&app).await;
     assert_eq!(skus.len(), 990);
@@ -104,5 +107,50 @@ async fn an_import_without_an_admin_token_stops_at_once_and_changes_nothing() {
         assert!(e.to_string().contains("--token"), "{e}");
     }
     assert!(listed(&app).await.is_empty());
+    app.cleanup().await;
+}
+
+#[tokio::test]
+async fn a_campaign_is_put_and_shown_and_refusals_say_why() {
+    let app = TestApp::spawn().await;
+    app.set_stock("tea", 10).await;
+    let api = Api::new(&app.base, Some(app.token_for(TokenKind::Admin, "operator")));
+    let terms = CampaignTerms {
+        skus: vec!["tea".into()],
+        starts_at: "2026-11-11T00:00:00Z".into(),
+        ends_at: "2036-11-12T00:00:00Z".into(),
+        per_customer_limit: 2,
+    };
+    let put = campaign_put(&api, "singles-day", &terms).await.unwrap();
+    assert_eq!(put["campaign_id"], "singles-day");
+    assert_eq!(put["per_customer_limit"], 2);
+    let shown = campaign_show(&api, "singles-day").await.unwrap();
+    assert_eq!(
+        shown,
+        app.send("GET", "/campaigns/singles-day", None, None)
+            .await
+            .body
+    );
+
+    let missing = campaign_show(&api, "nope").await.unwrap_err();
+    assert!(
+        matches!(&missing, CliError::Refused { status: 404, code, .. } if code == "campaign_not_found"),
+        "{missing}"
+    );
+    assert_eq!(missing.exit(), Exit::Refused);
+    let backwards = CampaignTerms {
+        ends_at: "2026-11-10T00:00:00Z".into(),
+        ..terms
+    };
+    let bad = campaign_put(&api, "backwards", &backwards)
+        .await
+        .unwrap_err();
+    assert_eq!(bad.exit(), Exit::BadInput, "{bad}");
+    assert_eq!(
+        app.send("GET", "/campaigns/backwards", None, None)
+            .await
+            .status,
+        404
+    );
     app.cleanup().await;
 }
