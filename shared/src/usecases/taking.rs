@@ -47,6 +47,8 @@ struct SkuView {
     terms: Option<SkuTerms>,
     /// When the sku was last read whole: only then is every stock item in `available`.
     read_at: Option<Instant>,
+    /// When stock items were last seen as the table has them (a read, a refusal).
+    seen_at: Option<Instant>,
 }
 
 impl SkuView {
@@ -59,6 +61,7 @@ impl SkuView {
                 .collect(),
             terms: Some(stock.terms.clone()),
             read_at: Some(Instant::now()),
+            seen_at: Some(Instant::now()),
         }
     }
 
@@ -104,14 +107,21 @@ impl StockViews {
                 view.available
                     .insert(item.stock.shard, item.stock.available);
                 view.terms = Some(item.terms.clone());
+                view.seen_at = Some(Instant::now());
             });
         }
     }
 
-    /// What this process's own take left.
-    fn took(&self, allocations: &[Allocation]) {
+    /// What this process's own take, planned at `planned_at`, left. A view that saw the
+    /// table after the take was planned may already show it: it is left as it is, since
+    /// counting a take twice would refuse units that are there, and counting too many
+    /// only costs a refused write that shows the truth.
+    fn took(&self, allocations: &[Allocation], planned_at: Instant) {
         for a in allocations {
             self.update(&a.sku, |view| {
+                if view.seen_at.is_some_and(|seen| seen > planned_at) {
+                    return;
+                }
                 if let Some(left) = view.available.get_mut(&a.take.shard) {
                     *left = left.saturating_sub(a.take.quantity);
                 }
@@ -377,6 +387,7 @@ where
     let mut backoff = Backoff::default();
     'attempts: while backoff.next_attempt().await {
         let guessing = backoff.failures() == 0;
+        let planned_at = Instant::now();
         let (allocations, versions, guard) = loop {
             let seen: Vec<_> = taking.lines.iter().map(|l| views.view(&l.sku)).collect();
             match plan(taking.lines, &seen, taking.terms, taking.at, guessing) {
@@ -421,7 +432,7 @@ where
             .await?;
         match attempt {
             Attempt::Committed => {
-                views.took(&allocations);
+                views.took(&allocations, planned_at);
                 return Ok(Recorded::Created(answer, value));
             }
             Attempt::Refused(TakeRefused::RecordExists) => break,
@@ -698,13 +709,32 @@ mod tests {
         assert_eq!(view.available, BTreeMap::from([(3, 7)]));
         assert_eq!(view.terms, Some(terms));
         assert!(!view.is_fresh());
-        views.took(&[Allocation {
+        let five = [Allocation {
             sku: tea.clone(),
             take: Take {
                 shard: 3,
                 quantity: 5,
             },
+        }];
+        // Planned after the refusal was seen: the view has not counted it yet.
+        views.took(&five, Instant::now() + Duration::from_millis(1));
+        assert_eq!(
+            views.view(&tea).unwrap().available,
+            BTreeMap::from([(3, 2)])
+        );
+        // Planned before the table was seen again: the view may count it already.
+        let planned_before = Instant::now();
+        std::thread::sleep(Duration::from_millis(2));
+        views.saw(&[ShardSeen {
+            sku: tea.clone(),
+            stock: ShardStock {
+                shard: 3,
+                available: 2,
+                ..ShardStock::default()
+            },
+            terms: SkuTerms::default(),
         }]);
+        views.took(&five, planned_before);
         assert_eq!(
             views.view(&tea).unwrap().available,
             BTreeMap::from([(3, 2)])
