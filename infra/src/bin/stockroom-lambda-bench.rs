@@ -743,6 +743,9 @@ async fn measure(
     };
     let binary = bench.binary(function);
     let env = bench.env_for(function, &common);
+    if let Some(dir) = &options.perf_record {
+        std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    }
     let mut measured = Vec::new();
     for (run, events) in batches.into_iter().enumerate() {
         let mut process = bench.process(&binary, &env);
