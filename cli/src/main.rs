@@ -1,10 +1,13 @@
 //! `stockroom`: the operator's command line (README "Operator CLI").
 
+use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
-use clap::{Parser, Subcommand};
+use clap::{ArgGroup, Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use stockroom_cli::watch::{self, Watched};
 use stockroom_cli::{
     campaign_put, campaign_show, import, read_rows, Api, CampaignTerms, CliError, Exit,
     ImportSummary,
@@ -42,6 +45,28 @@ enum Command {
     Campaign {
         #[command(subcommand)]
         command: CampaignCommand,
+    },
+    /// A sale while it runs.
+    Sale {
+        #[command(subcommand)]
+        command: SaleCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum SaleCommand {
+    /// A live view of a campaign's skus, or of skus by name, redrawn every second:
+    /// stock, rates, refusals by code, time to sell-out. `q` or Ctrl-C quits.
+    #[command(group(ArgGroup::new("watched").required(true).args(["skus", "campaign"])))]
+    Watch {
+        /// Skus to watch.
+        skus: Vec<String>,
+        /// Watch this campaign's skus.
+        #[arg(long, conflicts_with = "skus")]
+        campaign: Option<String>,
+        /// Seconds between refreshes.
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=60))]
+        every: u64,
     },
 }
 
@@ -116,6 +141,20 @@ async fn main() -> ExitCode {
                 Exit::Done
             })
         }
+        Command::Sale {
+            command:
+                SaleCommand::Watch {
+                    skus,
+                    campaign,
+                    every,
+                },
+        } => {
+            let watched = match campaign {
+                Some(id) => Watched::Campaign(id),
+                None => Watched::Skus(skus),
+            };
+            sale_watch(&api, &watched, Duration::from_secs(every), cli.json).await
+        }
     };
     let exit = outcome.unwrap_or_else(|e| {
         eprintln!("stockroom: {e}");
@@ -174,4 +213,69 @@ fn report(summary: &ImportSummary, json: bool) {
     if !summary.refused.is_empty() {
         println!("fix the refused rows and run the import again: rows already done are left alone");
     }
+}
+
+/// Draws each view over the last on a terminal; elsewhere (a pipe, a file) writes them one
+/// after another, or one JSON line each with `--json`.
+async fn sale_watch(
+    api: &Api,
+    watched: &Watched,
+    every: Duration,
+    json: bool,
+) -> Result<Exit, CliError> {
+    let terminal = console::Term::stdout();
+    let redraw = !json && terminal.is_term();
+    let draw = |view: &watch::View| {
+        if json {
+            println!("{}", serde_json::to_string(view).unwrap_or_default());
+        } else if redraw {
+            let _ = terminal.clear_screen();
+            let _ = terminal.write_str(&watch::render(view));
+        } else {
+            println!("{}", watch::render(view));
+        }
+    };
+    watch::watch(api, watched, every, draw, quit_asked()).await?;
+    Ok(Exit::Done)
+}
+
+/// Completes when the operator asks to quit: `q`, Escape or Ctrl-C at a terminal, a line
+/// `q` on a piped standard input, or SIGINT.
+async fn quit_asked() {
+    let (asked, mut heard) = tokio::sync::mpsc::unbounded_channel::<()>();
+    let keys = asked.clone();
+    // A plain thread, not the runtime's blocking pool: it may still be waiting for a key
+    // when the program ends, and nothing should wait for it.
+    std::thread::spawn(move || {
+        if std::io::stdin().is_terminal() {
+            let terminal = console::Term::stdout();
+            while let Ok(key) = terminal.read_key_raw() {
+                let quit = matches!(
+                    key,
+                    console::Key::Char('q' | 'Q') | console::Key::CtrlC | console::Key::Escape
+                );
+                if quit {
+                    let _ = keys.send(());
+                    return;
+                }
+            }
+        } else {
+            for line in std::io::stdin().lines() {
+                match line {
+                    Ok(line) if line.trim().eq_ignore_ascii_case("q") => {
+                        let _ = keys.send(());
+                        return;
+                    }
+                    Ok(_) => {}
+                    Err(_) => return,
+                }
+            }
+        }
+    });
+    tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            let _ = asked.send(());
+        }
+    });
+    let _ = heard.recv().await;
 }

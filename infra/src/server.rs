@@ -184,10 +184,16 @@ pub async fn serve_one(
     }
 }
 
-/// The axum app that serves every route through `functions` behind `gateway`, and the
-/// API's OpenAPI document at `GET /openapi.json`, open to all (API Gateway does not serve
-/// it; the repository has it).
+/// Where the local run serves the counts the functions made (CloudWatch's job in AWS).
+pub const METRICS_PATH: &str = "/_local/metrics";
+
+/// The axum app that serves every route through `functions` behind `gateway`; the API's
+/// OpenAPI document at `GET /openapi.json`, open to all (API Gateway does not serve it;
+/// the repository has it); and at `GET /_local/metrics` every count the functions made
+/// so far, `{"counts":[{"name","dimensions","value"}]}`, which `stockroom sale watch`
+/// reads where a deployed stack has CloudWatch.
 pub fn app(functions: Arc<Functions>, gateway: &Arc<Gateway>) -> axum::Router {
+    stockroom::metrics::keep_tally();
     let document = crate::openapi::json();
     let openapi = axum::routing::get(|| async move {
         (
@@ -195,7 +201,20 @@ pub fn app(functions: Arc<Functions>, gateway: &Arc<Gateway>) -> axum::Router {
             document,
         )
     });
-    gateway.guard(functions.api.clone().route("/openapi.json", openapi))
+    let metrics = axum::routing::get(|| async {
+        let counts = serde_json::json!({ "counts": stockroom::metrics::tally() });
+        (
+            [(axum::http::header::CONTENT_TYPE, "application/json")],
+            counts.to_string(),
+        )
+    });
+    gateway.guard(
+        functions
+            .api
+            .clone()
+            .route("/openapi.json", openapi)
+            .route(METRICS_PATH, metrics),
+    )
 }
 
 /// What Lambda does when an SQS event source mapping is created: it reads the queue's

@@ -1,6 +1,12 @@
 //! Counters in CloudWatch embedded metric format: one JSON line on stdout per count,
-//! which CloudWatch Logs turns into metrics in Lambda. Elsewhere they are debug logs.
+//! which CloudWatch Logs turns into metrics in Lambda. Elsewhere they are debug logs, and
+//! a process that asks for it (the local run) also keeps a running tally of them, which
+//! the operator's live view reads as it would read CloudWatch.
 
+use std::collections::BTreeMap;
+use std::sync::{Mutex, OnceLock};
+
+use serde::Serialize;
 use serde_json::{json, Map, Value};
 
 pub const NAMESPACE: &str = "stockroom";
@@ -60,7 +66,54 @@ pub(crate) type Counted = (String, Vec<(String, String)>, bool);
 #[cfg(test)]
 pub(crate) static COUNTED: std::sync::Mutex<Vec<Counted>> = std::sync::Mutex::new(Vec::new());
 
+/// One metric with one set of dimensions, and everything counted into it so far.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Tallied {
+    pub name: String,
+    pub dimensions: BTreeMap<String, String>,
+    pub value: u64,
+}
+
+type TallyKey = (String, BTreeMap<String, String>);
+
+static TALLY: OnceLock<Mutex<BTreeMap<TallyKey, u64>>> = OnceLock::new();
+
+/// From now on this process keeps a running tally of every count.
+pub fn keep_tally() {
+    TALLY.get_or_init(Mutex::default);
+}
+
+/// Every count this process kept since `keep_tally` (none if it never asked).
+pub fn tally() -> Vec<Tallied> {
+    let Some(tally) = TALLY.get() else {
+        return Vec::new();
+    };
+    let tally = tally.lock().unwrap_or_else(|e| e.into_inner());
+    tally
+        .iter()
+        .map(|((name, dimensions), value)| Tallied {
+            name: name.clone(),
+            dimensions: dimensions.clone(),
+            value: *value,
+        })
+        .collect()
+}
+
 fn publish(name: &str, value: u64, dimensions: &[(&str, &str)], total: bool) {
+    if let Some(tally) = TALLY.get() {
+        let key = (
+            name.to_owned(),
+            dimensions
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect(),
+        );
+        *tally
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry(key)
+            .or_default() += value;
+    }
     #[cfg(test)]
     COUNTED.lock().unwrap_or_else(|e| e.into_inner()).push((
         name.to_owned(),
@@ -107,6 +160,25 @@ mod tests {
         assert_eq!(doc["Rejections"], 1);
         assert_eq!(doc["code"], "insufficient_stock");
         assert_eq!(doc["function"], "reserve-stock");
+    }
+
+    #[test]
+    fn a_kept_tally_adds_up_each_metric_and_dimension_set() {
+        let before = |name: &str, code: &str| {
+            tally()
+                .into_iter()
+                .find(|t| {
+                    t.name == name && t.dimensions.get("code").map(String::as_str) == Some(code)
+                })
+                .map_or(0, |t| t.value)
+        };
+        keep_tally();
+        let (a, b) = (before("TallyTest", "a"), before("TallyTest", "b"));
+        count("TallyTest", 2, &[("code", "a")]);
+        count("TallyTest", 3, &[("code", "a")]);
+        count_with_total("TallyTest", 1, &[("code", "b")]);
+        assert_eq!(before("TallyTest", "a"), a + 5);
+        assert_eq!(before("TallyTest", "b"), b + 1);
     }
 
     #[test]
