@@ -17,6 +17,9 @@ pub enum Exit {
     BadInput = 2,
     /// The API could not be reached, or refused the caller.
     ApiUnavailable = 3,
+    /// The command ran and found something wrong: books that do not balance, drift, or
+    /// requests that failed (5xx).
+    Findings = 4,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -73,16 +76,35 @@ impl Api {
         }
     }
 
+    /// The base URL every path is joined to.
+    pub fn base(&self) -> &str {
+        &self.base
+    }
+
     pub(crate) async fn send(
         &self,
         method: reqwest::Method,
         path: &str,
         body: Option<Value>,
     ) -> Result<Answer, CliError> {
+        self.send_keyed(method, path, None, body).await
+    }
+
+    /// `send` with an `Idempotency-Key`, when given.
+    pub(crate) async fn send_keyed(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        key: Option<&str>,
+        body: Option<Value>,
+    ) -> Result<Answer, CliError> {
         let url = format!("{}{path}", self.base);
         let mut request = self.http.request(method, &url);
         if let Some(token) = &self.token {
             request = request.bearer_auth(token);
+        }
+        if let Some(key) = key {
+            request = request.header("Idempotency-Key", key);
         }
         if let Some(body) = body {
             request = request.json(&body);

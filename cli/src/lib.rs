@@ -4,6 +4,7 @@
 pub mod api;
 pub mod campaign;
 pub mod import;
+pub mod rehearse;
 pub mod watch;
 
 pub use api::{Api, CliError, Exit};

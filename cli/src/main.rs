@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use clap::{ArgGroup, Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use stockroom_cli::rehearse::{self, Rehearsal, Report};
 use stockroom_cli::watch::{self, Watched};
 use stockroom_cli::{
     campaign_put, campaign_show, import, read_rows, Api, CampaignTerms, CliError, Exit,
@@ -67,6 +68,35 @@ enum SaleCommand {
         /// Seconds between refreshes.
         #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=60))]
         every: u64,
+    },
+    /// A bounded flash sale against the local run: buyers reserve at a steady rate, then
+    /// order, release or keep their holds; a report of successes, refusals by code and
+    /// latency, and every sku's books checked at the end.
+    Rehearse {
+        /// A sku on sale; repeat for each. Each must exist.
+        #[arg(long = "sku", required = true)]
+        skus: Vec<String>,
+        /// Reserve under this campaign.
+        #[arg(long)]
+        campaign: Option<String>,
+        /// Distinct customers (buyer-1 .. buyer-N).
+        #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+        buyers: u32,
+        /// Reservations started per second.
+        #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..=500))]
+        rate: u32,
+        /// Seconds the sale runs.
+        #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=300))]
+        duration: u64,
+        /// Fixes every buyer's choices: one seed, the same sale.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Units per reservation, from 1 to this.
+        #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u32).range(1..=10))]
+        max_quantity: u32,
+        /// A staff token, which acts for every buyer (`./infra/token staff rehearsal`).
+        #[arg(long, env = "STOCKROOM_BUYER_TOKEN", hide_env_values = true)]
+        buyer_token: String,
     },
 }
 
@@ -155,6 +185,31 @@ async fn main() -> ExitCode {
             };
             sale_watch(&api, &watched, Duration::from_secs(every), cli.json).await
         }
+        Command::Sale {
+            command:
+                SaleCommand::Rehearse {
+                    skus,
+                    campaign,
+                    buyers,
+                    rate,
+                    duration,
+                    seed,
+                    max_quantity,
+                    buyer_token,
+                },
+        } => {
+            let rehearsal = Rehearsal {
+                skus,
+                campaign,
+                buyers,
+                rate,
+                duration: Duration::from_secs(duration),
+                seed,
+                max_quantity,
+            };
+            let buyers = Api::new(&cli.api, Some(buyer_token));
+            sale_rehearse(&api, &buyers, &rehearsal, cli.json).await
+        }
     };
     let exit = outcome.unwrap_or_else(|e| {
         eprintln!("stockroom: {e}");
@@ -180,13 +235,7 @@ async fn stock_import(
     let input = std::fs::File::open(file)
         .map_err(|e| CliError::BadInput(format!("cannot read {}: {e}", file.display())))?;
     let (rows, refused) = read_rows(input)?;
-    let bar = ProgressBar::new(rows.len() as u64);
-    if json {
-        bar.set_draw_target(ProgressDrawTarget::hidden());
-    }
-    if let Ok(style) = ProgressStyle::with_template("{bar:40} {pos}/{len} rows, {eta} left") {
-        bar.set_style(style);
-    }
+    let bar = progress_bar(rows.len() as u64, json, "rows");
     let summary = import(api, rows, refused, concurrency, || bar.inc(1)).await;
     bar.finish_and_clear();
     summary
@@ -278,4 +327,81 @@ async fn quit_asked() {
         }
     });
     let _ = heard.recv().await;
+}
+
+async fn sale_rehearse(
+    admin: &Api,
+    buyers: &Api,
+    rehearsal: &Rehearsal,
+    json: bool,
+) -> Result<Exit, CliError> {
+    rehearse::local_only(admin.base())?;
+    let bar = progress_bar(rehearse::plan(rehearsal).len() as u64, json, "visits");
+    let report = rehearse::rehearse(admin, buyers, rehearsal, || bar.inc(1)).await;
+    bar.finish_and_clear();
+    let report = report?;
+    if json {
+        println!("{}", serde_json::to_string(&report).unwrap_or_default());
+    } else {
+        print_rehearsal(&report);
+    }
+    Ok(match report.books_balance && report.failures.is_empty() {
+        true => Exit::Done,
+        false => Exit::Findings,
+    })
+}
+
+fn print_rehearsal(report: &Report) {
+    println!(
+        "{} reservations asked in {:.1} s: {} made, {} ordered, {} released",
+        report.reservations_asked,
+        report.seconds,
+        report.reservations_made,
+        report.orders,
+        report.releases
+    );
+    println!(
+        "reservation latency p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
+        report.latency_ms.p50, report.latency_ms.p99, report.latency_ms.max
+    );
+    for (title, codes) in [
+        ("refusals", &report.refusals),
+        ("failures", &report.failures),
+    ] {
+        let listed: Vec<String> = codes.iter().map(|(c, n)| format!("{c} {n}")).collect();
+        let listed = match listed.is_empty() {
+            true => "none".to_owned(),
+            false => listed.join(", "),
+        };
+        println!("{title}: {listed}");
+    }
+    for b in &report.books {
+        println!(
+            "{}: on_hand {} = available {} + reserved {} + sold {}; reserved+sold grew {}, the rehearsal took {}: {}",
+            b.sku,
+            b.on_hand,
+            b.available,
+            b.reserved,
+            b.sold,
+            b.reserved_and_sold_grew,
+            b.taken_by_rehearsal,
+            if b.balanced { "balanced" } else { "DOES NOT BALANCE" }
+        );
+    }
+    if !report.books_balance {
+        println!("the books do not balance: was other traffic running? run `stockroom audit` next");
+    }
+}
+
+/// A bar of `len` things, hidden for `--json`.
+fn progress_bar(len: u64, json: bool, things: &str) -> ProgressBar {
+    let bar = ProgressBar::new(len);
+    if json {
+        bar.set_draw_target(ProgressDrawTarget::hidden());
+    }
+    let template = format!("{{bar:40}} {{pos}}/{{len}} {things}, {{eta}} left");
+    if let Ok(style) = ProgressStyle::with_template(&template) {
+        bar.set_style(style);
+    }
+    bar
 }
