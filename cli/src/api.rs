@@ -15,7 +15,8 @@ pub enum Exit {
     Refused = 1,
     /// The input could not be read: a missing file, a CSV without the columns.
     BadInput = 2,
-    /// The API could not be reached, or refused the caller.
+    /// The API (or AWS, for `audit` and `dlq redrive`) could not be reached, or refused
+    /// the caller.
     ApiUnavailable = 3,
     /// The command ran and found something wrong: books that do not balance, drift, or
     /// requests that failed (5xx).
@@ -30,6 +31,8 @@ pub enum CliError {
     Unreachable { url: String, cause: String },
     #[error("the API refused this caller ({status} {code}); pass an admin token with --token (`./infra/token admin` for the local run)")]
     NotAllowed { status: u16, code: String },
+    #[error("{what} failed ({cause}); check the AWS credentials and the table and queue names (the stack's outputs TableName, CompensationQueueUrl, CompensationDeadLetterQueueUrl)")]
+    Aws { what: String, cause: String },
     #[error("the API refused it ({status} {code}): {detail}")]
     Refused {
         status: u16,
@@ -44,7 +47,9 @@ impl CliError {
             CliError::BadInput(_) => Exit::BadInput,
             CliError::Refused { status: 400, .. } => Exit::BadInput,
             CliError::Refused { .. } => Exit::Refused,
-            CliError::Unreachable { .. } | CliError::NotAllowed { .. } => Exit::ApiUnavailable,
+            CliError::Unreachable { .. } | CliError::NotAllowed { .. } | CliError::Aws { .. } => {
+                Exit::ApiUnavailable
+            }
         }
     }
 }
@@ -79,6 +84,14 @@ impl Api {
     /// The base URL every path is joined to.
     pub fn base(&self) -> &str {
         &self.base
+    }
+
+    /// Whether this is the local run, on this machine, rather than a deployed stack.
+    pub fn is_local(&self) -> bool {
+        let host = reqwest::Url::parse(&self.base)
+            .ok()
+            .and_then(|url| url.host_str().map(str::to_owned));
+        matches!(host.as_deref(), Some("127.0.0.1" | "localhost" | "[::1]"))
     }
 
     pub(crate) async fn send(

@@ -4,6 +4,7 @@
 pub mod api;
 pub mod campaign;
 pub mod import;
+pub mod ops;
 pub mod rehearse;
 pub mod watch;
 

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use clap::{ArgGroup, Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use stockroom_cli::ops::{self, AuditReport};
 use stockroom_cli::rehearse::{self, Rehearsal, Report};
 use stockroom_cli::watch::{self, Watched};
 use stockroom_cli::{
@@ -52,6 +53,71 @@ enum Command {
         #[command(subcommand)]
         command: SaleCommand,
     },
+    /// Runs reconcile's audit of every sku now (read-only) and prints the drift, if any.
+    Audit {
+        #[command(flatten)]
+        stack: StackArgs,
+    },
+    /// The compensation dead-letter queue.
+    Dlq {
+        #[command(subcommand)]
+        command: DlqCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum DlqCommand {
+    /// Moves dead-lettered commands back to the compensation queue, where reconcile
+    /// applies each once. Fix what made them fail first.
+    Redrive {
+        #[command(flatten)]
+        stack: StackArgs,
+        /// Messages to move at most.
+        #[arg(long, default_value_t = ops::REDRIVE_MAX, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+        max: u32,
+    },
+}
+
+/// Where the stack's table and queues are: its outputs, for a deployed stack; for the
+/// local run (a loopback --api) they default to the local run's own.
+#[derive(Debug, clap::Args)]
+struct StackArgs {
+    /// The stack's `TableName` output.
+    #[arg(long, env = "STOCKROOM_TABLE")]
+    table: Option<String>,
+    /// The stack's `CompensationQueueUrl` output.
+    #[arg(long, env = "STOCKROOM_QUEUE_URL")]
+    queue_url: Option<String>,
+    /// The stack's `CompensationDeadLetterQueueUrl` output.
+    #[arg(long, env = "STOCKROOM_DEAD_LETTER_QUEUE_URL")]
+    dead_letter_queue_url: Option<String>,
+}
+
+impl StackArgs {
+    /// `given`, else the local run's `local`, else what to pass.
+    fn pick(given: &Option<String>, local: Option<&str>, flag: &str) -> Result<String, CliError> {
+        given.clone().or(local.map(str::to_owned)).ok_or_else(|| {
+            CliError::BadInput(format!("pass --{flag}: the stack's output of that name"))
+        })
+    }
+
+    fn table(&self, api: &Api) -> Result<String, CliError> {
+        let local = api.is_local().then_some(ops::LOCAL_TABLE);
+        Self::pick(&self.table, local, "table")
+    }
+
+    async fn queue_url(
+        given: &Option<String>,
+        api: &Api,
+        sqs: &aws_sdk_sqs::Client,
+        local: &str,
+        flag: &str,
+    ) -> Result<String, CliError> {
+        match (given, api.is_local()) {
+            (None, true) => ops::queue_url(sqs, local).await,
+            _ => Self::pick(given, None, flag),
+        }
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -210,6 +276,10 @@ async fn main() -> ExitCode {
             let buyers = Api::new(&cli.api, Some(buyer_token));
             sale_rehearse(&api, &buyers, &rehearsal, cli.json).await
         }
+        Command::Audit { stack } => audit(&api, &stack, cli.json).await,
+        Command::Dlq {
+            command: DlqCommand::Redrive { stack, max },
+        } => redrive(&api, &stack, max, cli.json).await,
     };
     let exit = outcome.unwrap_or_else(|e| {
         eprintln!("stockroom: {e}");
@@ -335,7 +405,7 @@ async fn sale_rehearse(
     rehearsal: &Rehearsal,
     json: bool,
 ) -> Result<Exit, CliError> {
-    rehearse::local_only(admin.base())?;
+    rehearse::local_only(admin)?;
     let bar = progress_bar(rehearse::plan(rehearsal).len() as u64, json, "visits");
     let report = rehearse::rehearse(admin, buyers, rehearsal, || bar.inc(1)).await;
     bar.finish_and_clear();
@@ -404,4 +474,61 @@ fn progress_bar(len: u64, json: bool, things: &str) -> ProgressBar {
         bar.set_style(style);
     }
     bar
+}
+
+async fn audit(api: &Api, stack: &StackArgs, json: bool) -> Result<Exit, CliError> {
+    let table = stack.table(api)?;
+    let aws = ops::sdk_config(api.is_local()).await;
+    let report = ops::audit(&aws_sdk_dynamodb::Client::new(&aws), &table).await?;
+    if json {
+        println!("{}", serde_json::to_string(&report).unwrap_or_default());
+    } else {
+        print_audit(&report);
+    }
+    Ok(match report.drift.is_empty() {
+        true => Exit::Done,
+        false => Exit::Findings,
+    })
+}
+
+fn print_audit(report: &AuditReport) {
+    println!(
+        "audited {} skus ({} moving while read, compared next time): {} drift",
+        report.skus_audited,
+        report.skus_unsettled,
+        match report.drift.len() {
+            0 => "no".to_owned(),
+            n => n.to_string(),
+        }
+    );
+    for drift in &report.drift {
+        println!(
+            "  {} {}: expected {}, found {}",
+            drift.sku, drift.check, drift.expected, drift.actual
+        );
+    }
+}
+
+async fn redrive(api: &Api, stack: &StackArgs, max: u32, json: bool) -> Result<Exit, CliError> {
+    let aws = ops::sdk_config(api.is_local()).await;
+    let sqs = aws_sdk_sqs::Client::new(&aws);
+    let dead_letters = StackArgs::queue_url(
+        &stack.dead_letter_queue_url,
+        api,
+        &sqs,
+        ops::LOCAL_DEAD_LETTER_QUEUE,
+        "dead-letter-queue-url",
+    )
+    .await?;
+    let queue =
+        StackArgs::queue_url(&stack.queue_url, api, &sqs, ops::LOCAL_QUEUE, "queue-url").await?;
+    let moved = ops::redrive(&sqs, &dead_letters, &queue, max).await?;
+    if json {
+        println!("{}", serde_json::json!({ "moved": moved, "to": queue }));
+    } else {
+        println!(
+            "moved {moved} dead-lettered commands back to {queue}; reconcile applies each once"
+        );
+    }
+    Ok(Exit::Done)
 }

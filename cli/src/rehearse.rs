@@ -316,14 +316,12 @@ async fn shop(buyers: &Api, rehearsal: &Rehearsal, visit: &Visit, key: &str) -> 
 }
 
 /// Refuses an API that is not on this machine: a rehearsal is load, for the local run.
-pub fn local_only(base: &str) -> Result<(), CliError> {
-    let host = reqwest::Url::parse(base)
-        .ok()
-        .and_then(|url| url.host_str().map(str::to_owned));
-    match host.as_deref() {
-        Some("127.0.0.1" | "localhost" | "[::1]") => Ok(()),
-        _ => Err(CliError::BadInput(format!(
-            "sale rehearse sends load to the local run only (http://127.0.0.1:PORT); {base} is not it"
+pub fn local_only(api: &Api) -> Result<(), CliError> {
+    match api.is_local() {
+        true => Ok(()),
+        false => Err(CliError::BadInput(format!(
+            "sale rehearse sends load to the local run only (http://127.0.0.1:PORT); {} is not it",
+            api.base()
         ))),
     }
 }
@@ -377,14 +375,15 @@ mod tests {
 
     #[test]
     fn only_the_local_run_is_rehearsed_on() {
-        assert!(local_only("http://127.0.0.1:3000").is_ok());
-        assert!(local_only("http://localhost:3000/").is_ok());
+        let api = |base: &str| Api::new(base, None);
+        assert!(local_only(&api("http://127.0.0.1:3000")).is_ok());
+        assert!(local_only(&api("http://localhost:3000/")).is_ok());
         for base in [
             "https://abc.execute-api.eu-west-1.amazonaws.com",
             "http://10.0.0.1:3000",
             "nonsense",
         ] {
-            let refused = local_only(base).unwrap_err();
+            let refused = local_only(&api(base)).unwrap_err();
             assert_eq!(refused.exit(), crate::Exit::BadInput, "{base}");
         }
     }

@@ -430,35 +430,12 @@ async fn a_failed_attempt_waits_out_its_back_off_before_the_next() {
     app.cleanup().await;
 }
 
-/// The dead-letter queue's messages moved back to the compensation queue, as SQS's
-/// redrive does.
-async fn redrive(app: &TestApp) -> usize {
-    let out = app
-        .sqs
-        .receive_message()
-        .queue_url(app.dead_letter_queue_url())
-        .max_number_of_messages(10)
-        .send()
+/// The dead-letter queue's messages moved back to the compensation queue by the
+/// operator's `stockroom dlq redrive`.
+async fn redrive(app: &TestApp) -> u32 {
+    stockroom_cli::ops::redrive(&app.sqs, app.dead_letter_queue_url(), app.queue_url(), 1000)
         .await
-        .expect("receive from the dead-letter queue");
-    let messages = out.messages.unwrap_or_default();
-    for m in &messages {
-        app.sqs
-            .send_message()
-            .queue_url(app.queue_url())
-            .message_body(m.body.clone().unwrap_or_default())
-            .send()
-            .await
-            .expect("send back");
-        app.sqs
-            .delete_message()
-            .queue_url(app.dead_letter_queue_url())
-            .receipt_handle(m.receipt_handle.clone().unwrap_or_default())
-            .send()
-            .await
-            .expect("delete from the dead-letter queue");
-    }
-    messages.len()
+        .expect("the redrive")
 }
 
 async fn set_sold(app: &TestApp, sku_shard: &str, sold: u64) {
@@ -493,6 +470,7 @@ async fn a_failed_refund_is_redriven_once_after_its_cause_is_fixed() {
     // The cause fixed by a person, the message redriven: applied, once.
     set_sold(&app, "SKU#tea#000", 2).await;
     assert_eq!(redrive(&app).await, 1);
+    assert_eq!(redrive(&app).await, 0, "moved once");
     app.drain_queue().await;
     let read = app
         .send("GET", &format!("/orders/{order_id}"), None, None)

@@ -1,5 +1,5 @@
-//! `stockroom sale watch` and `stockroom sale rehearse`, the binary, against a local
-//! system of the test's own.
+//! The `stockroom` binary's commands against a local system of the test's own: `sale
+//! watch`, `sale rehearse`, `audit` and `dlq redrive`.
 
 use std::process::Stdio;
 use std::time::Duration;
@@ -16,9 +16,19 @@ fn watch(app: &TestApp, args: &[&str]) -> Child {
 }
 
 fn sale(app: &TestApp, command: &str, args: &[&str]) -> Child {
+    stockroom(app, &[&["sale", command], args].concat())
+}
+
+/// The binary pointed at `app`: its API, with an admin token, and its emulator and table.
+fn stockroom(app: &TestApp, args: &[&str]) -> Child {
     Command::new(env!("CARGO_BIN_EXE_stockroom"))
-        .args(["sale", command, "--api", &app.base])
         .args(args)
+        .args(["--api", &app.base])
+        .env("AWS_ENDPOINT_URL", &app.emulator)
+        .env("AWS_ACCESS_KEY_ID", "operator")
+        .env("AWS_SECRET_ACCESS_KEY", "operator")
+        .env("AWS_REGION", "us-east-1")
+        .env("STOCKROOM_TABLE", &app.resources.table)
         .env(
             "STOCKROOM_TOKEN",
             app.token_for(TokenKind::Admin, "operator"),
@@ -339,4 +349,134 @@ async fn a_rehearsal_whose_books_do_not_balance_ends_with_4() {
         "{out}"
     );
     app.cleanup().await;
+}
+
+#[tokio::test]
+async fn an_audit_finds_no_drift_then_the_drift_made_behind_the_services_back() {
+    use aws_sdk_dynamodb::types::AttributeValue;
+    let app = TestApp::spawn().await;
+    app.set_stock("tea", 10).await;
+    app.order(
+        "audit-1",
+        serde_json::json!([{"sku": "tea", "quantity": 2}]),
+    )
+    .await;
+
+    let (code, out, err) = ended(stockroom(&app, &["audit"]), Duration::from_secs(30)).await;
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(
+        out.contains("audited 1 skus") && out.contains("no drift"),
+        "{out}"
+    );
+
+    app.dynamodb
+        .update_item()
+        .table_name(&app.resources.table)
+        .key("pk", AttributeValue::S("SKU#tea#000".into()))
+        .key("sk", AttributeValue::S("STOCK".into()))
+        .update_expression("SET sold = :zero")
+        .expression_attribute_values(":zero", AttributeValue::N("0".into()))
+        .send()
+        .await
+        .expect("the books broken");
+    let (code, out, err) = ended(
+        stockroom(&app, &["audit", "--json"]),
+        Duration::from_secs(30),
+    )
+    .await;
+    assert_eq!(code, 4, "{out}\n{err}");
+    let report: serde_json::Value = serde_json::from_str(out.trim()).expect("a JSON report");
+    assert_eq!(report["skus_audited"], 1);
+    assert_eq!(
+        report["drift"],
+        serde_json::json!([{"sku": "tea", "check": "counters_equal_on_hand", "expected": 10, "actual": 8}]),
+        "{report}"
+    );
+    app.cleanup().await;
+}
+
+#[tokio::test]
+async fn a_redrive_moves_every_dead_letter_back_and_then_nothing() {
+    let app = TestApp::spawn().await;
+    for n in 0..12 {
+        app.sqs
+            .send_message()
+            .queue_url(app.dead_letter_queue_url())
+            .message_body(format!("{{\"dead\": {n}}}"))
+            .send()
+            .await
+            .expect("a dead letter");
+    }
+    let args = [
+        "dlq",
+        "redrive",
+        "--json",
+        "--queue-url",
+        app.queue_url(),
+        "--dead-letter-queue-url",
+        app.dead_letter_queue_url(),
+    ];
+    let (code, out, err) = ended(stockroom(&app, &args), Duration::from_secs(30)).await;
+    assert_eq!(code, 0, "{out}\n{err}");
+    let moved: serde_json::Value = serde_json::from_str(out.trim()).expect("JSON");
+    assert_eq!(moved["moved"], 12, "{out}");
+    let mut bodies = Vec::new();
+    for _ in 0..5 {
+        let received = app
+            .sqs
+            .receive_message()
+            .queue_url(app.queue_url())
+            .max_number_of_messages(10)
+            .send()
+            .await
+            .expect("receive");
+        bodies.extend(
+            received
+                .messages
+                .unwrap_or_default()
+                .into_iter()
+                .filter_map(|m| m.body),
+        );
+    }
+    bodies.sort();
+    let mut expected: Vec<String> = (0..12).map(|n| format!("{{\"dead\": {n}}}")).collect();
+    expected.sort();
+    assert_eq!(bodies, expected);
+
+    let (code, out, _) = ended(stockroom(&app, &args), Duration::from_secs(30)).await;
+    assert_eq!(code, 0);
+    assert!(out.contains("\"moved\":0"), "{out}");
+    app.cleanup().await;
+}
+
+#[tokio::test]
+async fn audit_and_redrive_of_a_deployed_stack_ask_for_its_outputs() {
+    for args in [
+        &[
+            "audit",
+            "--api",
+            "https://abc.execute-api.eu-west-1.amazonaws.com",
+        ][..],
+        &[
+            "dlq",
+            "redrive",
+            "--api",
+            "https://abc.execute-api.eu-west-1.amazonaws.com",
+        ],
+    ] {
+        let out = Command::new(env!("CARGO_BIN_EXE_stockroom"))
+            .args(args)
+            .env_remove("STOCKROOM_TABLE")
+            .env_remove("STOCKROOM_QUEUE_URL")
+            .env_remove("STOCKROOM_DEAD_LETTER_QUEUE_URL")
+            .output()
+            .await
+            .expect("runs");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{err}");
+        assert!(
+            err.contains("pass --table") || err.contains("pass --dead-letter-queue-url"),
+            "{err}"
+        );
+    }
 }
