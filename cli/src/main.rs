@@ -27,6 +27,8 @@ struct Cli {
     )]
     api: String,
     /// A bearer token for the admin routes (for the local run: `./infra/token admin`).
+    /// Without one, calls to a deployed stack are signed with SigV4 using the standard
+    /// AWS credential chain (environment, profile, SSO cache, role).
     #[arg(long, env = "STOCKROOM_TOKEN", global = true, hide_env_values = true)]
     token: Option<String>,
     /// Print the result as JSON, for scripts; no progress bar.
@@ -203,8 +205,45 @@ enum StockCommand {
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
-    let api = Api::new(&cli.api, cli.token.clone());
-    let outcome = match cli.command {
+    let outcome = match admin_api(&cli).await {
+        Ok(api) => run(cli, api).await,
+        Err(e) => Err(e),
+    };
+    let exit = outcome.unwrap_or_else(|e| {
+        eprintln!("stockroom: {e}");
+        e.exit()
+    });
+    ExitCode::from(exit as u8)
+}
+
+/// The admin API: with the bearer token when given; else, for a deployed stack, signed
+/// with the operator's AWS credentials.
+async fn admin_api(cli: &Cli) -> Result<Api, CliError> {
+    if cli.token.is_some() {
+        return Ok(Api::new(&cli.api, cli.token.clone()));
+    }
+    let anonymous = Api::new(&cli.api, None);
+    if anonymous.is_local() {
+        return Ok(anonymous);
+    }
+    let aws = ops::sdk_config(false).await;
+    let region = stockroom_cli::api::region_of(&cli.api)
+        .or_else(|| aws.region().map(ToString::to_string))
+        .ok_or_else(|| {
+            CliError::BadInput(format!(
+                "{} is not an API Gateway URL and no AWS region is set: set AWS_REGION",
+                cli.api
+            ))
+        })?;
+    let credentials = aws.credentials_provider().ok_or_else(|| CliError::Aws {
+        what: "finding AWS credentials to sign with".into(),
+        cause: "the standard chain has none".into(),
+    })?;
+    Ok(Api::signed(&cli.api, credentials, region))
+}
+
+async fn run(cli: Cli, api: Api) -> Result<Exit, CliError> {
+    match cli.command {
         Command::Stock {
             command: StockCommand::Import { file, concurrency },
         } => stock_import(&api, &file, usize::from(concurrency), cli.json)
@@ -280,12 +319,7 @@ async fn main() -> ExitCode {
         Command::Dlq {
             command: DlqCommand::Redrive { stack, max },
         } => redrive(&api, &stack, max, cli.json).await,
-    };
-    let exit = outcome.unwrap_or_else(|e| {
-        eprintln!("stockroom: {e}");
-        e.exit()
-    });
-    ExitCode::from(exit as u8)
+    }
 }
 
 fn print_json(value: &serde_json::Value, compact: bool) {

@@ -480,3 +480,49 @@ async fn audit_and_redrive_of_a_deployed_stack_ask_for_its_outputs() {
         );
     }
 }
+
+#[tokio::test]
+async fn a_signed_api_sends_each_call_with_sigv4_from_the_credentials_it_was_given() {
+    use aws_credential_types::provider::SharedCredentialsProvider;
+    use aws_credential_types::Credentials;
+    use tokio::io::AsyncReadExt;
+
+    // One request captured by a listener of this test's own, answered 200.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let captured = tokio::spawn(async move {
+        let (mut socket, _) = listener.accept().await.unwrap();
+        let mut request = Vec::new();
+        let mut buffer = [0u8; 4096];
+        while !request.windows(4).any(|w| w == b"\r\n\r\n") {
+            let n = socket.read(&mut buffer).await.unwrap();
+            assert!(n > 0, "the request ended early");
+            request.extend_from_slice(&buffer[..n]);
+        }
+        socket
+            .write_all(
+                b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 2\r\n\r\n{}",
+            )
+            .await
+            .unwrap();
+        String::from_utf8_lossy(&request).to_lowercase()
+    });
+    let credentials = Credentials::new("AKIDOPERATOR", "secret", None, None, "test");
+    let api = stockroom_cli::Api::signed(
+        &base,
+        SharedCredentialsProvider::new(credentials),
+        "eu-west-1".into(),
+    );
+    stockroom_cli::campaign_show(&api, "night")
+        .await
+        .expect("answered");
+    let request = captured.await.unwrap();
+    assert!(request.starts_with("get /campaigns/night "), "{request}");
+    assert!(
+        request.contains("authorization: aws4-hmac-sha256 credential=akidoperator/")
+            && request.contains("/eu-west-1/execute-api/aws4_request"),
+        "{request}"
+    );
+    assert!(request.contains("x-amz-date: "), "{request}");
+    assert!(!request.contains("bearer"), "{request}");
+}
