@@ -353,7 +353,6 @@ async fn a_rehearsal_whose_books_do_not_balance_ends_with_4() {
 
 #[tokio::test]
 async fn an_audit_finds_no_drift_then_the_drift_made_behind_the_services_back() {
-    use aws_sdk_dynamodb::types::AttributeValue;
     let app = TestApp::spawn().await;
     app.set_stock("tea", 10).await;
     app.order(
@@ -369,16 +368,7 @@ async fn an_audit_finds_no_drift_then_the_drift_made_behind_the_services_back() 
         "{out}"
     );
 
-    app.dynamodb
-        .update_item()
-        .table_name(&app.resources.table)
-        .key("pk", AttributeValue::S("SKU#tea#000".into()))
-        .key("sk", AttributeValue::S("STOCK".into()))
-        .update_expression("SET sold = :zero")
-        .expression_attribute_values(":zero", AttributeValue::N("0".into()))
-        .send()
-        .await
-        .expect("the books broken");
+    app.set_sold("SKU#tea#000", 0).await;
     let (code, out, err) = ended(
         stockroom(&app, &["audit", "--json"]),
         Duration::from_secs(30),

@@ -322,6 +322,22 @@ impl TestApp {
         answer
     }
 
+    /// Sets `sold` on the stock item `shard_pk` (e.g. `SKU#tea#000`) behind the
+    /// service's back, breaking its books the way only a bug or a person could.
+    pub async fn set_sold(&self, shard_pk: &str, sold: u64) {
+        use aws_sdk_dynamodb::types::AttributeValue;
+        self.dynamodb
+            .update_item()
+            .table_name(&self.resources.table)
+            .key("pk", AttributeValue::S(shard_pk.into()))
+            .key("sk", AttributeValue::S("STOCK".into()))
+            .update_expression("SET sold = :sold")
+            .expression_attribute_values(":sold", AttributeValue::N(sold.to_string()))
+            .send()
+            .await
+            .expect("set sold behind the service's back");
+    }
+
     /// The stock view, asserting the invariant every view must keep.
     pub async fn stock(&self, sku: &str) -> Value {
         let answer = self.send("GET", &format!("/skus/{sku}"), None, None).await;

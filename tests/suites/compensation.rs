@@ -351,25 +351,7 @@ async fn a_command_that_keeps_failing_marks_its_refund_failed_and_is_dead_letter
         .order("o1", json!([{"sku": "tea", "quantity": 2}]))
         .await;
     // Break the books behind the service's back: the sold units are gone.
-    app.dynamodb
-        .update_item()
-        .table_name(&app.resources.table)
-        .key(
-            "pk",
-            aws_sdk_dynamodb::types::AttributeValue::S("SKU#tea#000".into()),
-        )
-        .key(
-            "sk",
-            aws_sdk_dynamodb::types::AttributeValue::S("STOCK".into()),
-        )
-        .update_expression("SET sold = :zero")
-        .expression_attribute_values(
-            ":zero",
-            aws_sdk_dynamodb::types::AttributeValue::N("0".into()),
-        )
-        .send()
-        .await
-        .unwrap();
+    app.set_sold("SKU#tea#000", 0).await;
     let refund = app
         .post(&format!("/orders/{order_id}/refunds"), "f1", &json!({}))
         .await;
@@ -438,20 +420,6 @@ async fn redrive(app: &TestApp) -> u32 {
         .expect("the redrive")
 }
 
-async fn set_sold(app: &TestApp, sku_shard: &str, sold: u64) {
-    use aws_sdk_dynamodb::types::AttributeValue;
-    app.dynamodb
-        .update_item()
-        .table_name(&app.resources.table)
-        .key("pk", AttributeValue::S(sku_shard.into()))
-        .key("sk", AttributeValue::S("STOCK".into()))
-        .update_expression("SET sold = :sold")
-        .expression_attribute_values(":sold", AttributeValue::N(sold.to_string()))
-        .send()
-        .await
-        .expect("set sold behind the service's back");
-}
-
 #[tokio::test]
 async fn a_failed_refund_is_redriven_once_after_its_cause_is_fixed() {
     let app = TestApp::spawn().await;
@@ -459,7 +427,7 @@ async fn a_failed_refund_is_redriven_once_after_its_cause_is_fixed() {
     let order_id = app
         .order("o1", json!([{"sku": "tea", "quantity": 2}]))
         .await;
-    set_sold(&app, "SKU#tea#000", 0).await;
+    app.set_sold("SKU#tea#000", 0).await;
     let refund = app
         .post(&format!("/orders/{order_id}/refunds"), "f1", &json!({}))
         .await;
@@ -468,7 +436,7 @@ async fn a_failed_refund_is_redriven_once_after_its_cause_is_fixed() {
     assert_eq!(first_refund_status(&app, &order_id).await, "FAILED");
 
     // The cause fixed by a person, the message redriven: applied, once.
-    set_sold(&app, "SKU#tea#000", 2).await;
+    app.set_sold("SKU#tea#000", 2).await;
     assert_eq!(redrive(&app).await, 1);
     assert_eq!(redrive(&app).await, 0, "moved once");
     app.drain_queue().await;
