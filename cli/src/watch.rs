@@ -362,14 +362,18 @@ mod tests {
         let older = Snapshot {
             at: 10.0,
             skus: vec![levels("tea", 100, 80, 15, 5), levels("cup", 10, 4, 6, 0)],
-            counts: counts(20, &[("insufficient_stock", 3)]),
+            counts: counts(20, &[("campaign_not_active", 1), ("insufficient_stock", 3)]),
         };
         let newest = Snapshot {
             at: 15.0,
             skus: vec![levels("tea", 100, 60, 25, 15), levels("cup", 10, 0, 6, 4)],
             counts: counts(
                 40,
-                &[("insufficient_stock", 13), ("purchase_limit_exceeded", 2)],
+                &[
+                    ("campaign_not_active", 1),
+                    ("insufficient_stock", 13),
+                    ("purchase_limit_exceeded", 2),
+                ],
             ),
         };
         (older, newest)
@@ -397,6 +401,7 @@ mod tests {
             (rates.reservations, rates.orders, rates.holds_expired),
             (4.0, 2.0, 0.0)
         );
+        // A code refused before the window and not since has no rate to show.
         assert_eq!(
             rates.refusals,
             BTreeMap::from([
