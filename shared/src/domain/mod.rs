@@ -31,6 +31,7 @@ impl Invalid {
 }
 
 mod adjustment;
+pub mod events;
 pub use adjustment::{Adjustment, Reason};
 
 mod order;
