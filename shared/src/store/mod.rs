@@ -16,6 +16,8 @@ use async_trait::async_trait;
 use futures::stream::BoxStream;
 
 pub use dynamo::DynamoStore;
+/// The table's stream, read: what one item's change committed (`dynamo::committed`).
+pub use dynamo::{committed as committed_change, CAUSE_KEY, CAUSE_TRACE};
 pub use memory::MemoryStore;
 
 use crate::domain::{

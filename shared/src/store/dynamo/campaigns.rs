@@ -12,7 +12,7 @@ use crate::domain::{Campaign, CampaignId, Offer, Sku, SkuTerms, Timestamp};
 use crate::error::{Error, Result};
 use crate::store::{Attempt, CampaignGuard, ReadCampaign, WriteCampaign};
 
-fn campaign_from(item: &Attributes) -> Result<Campaign> {
+pub(super) fn campaign_from(item: &Attributes) -> Result<Campaign> {
     let campaign_id = get_parsed(item, "campaign_id", |t| CampaignId::parse(t).ok())?;
     if key_of(item)? != ItemKey::Campaign(campaign_id.clone()) {
         return Err(corrupt(item, "its key is not its campaign's"));

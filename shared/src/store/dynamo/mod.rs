@@ -1,6 +1,7 @@
 //! The DynamoDB adapter: one table, `pk`/`sk` strings (see `schema`).
 
 mod campaigns;
+mod changes;
 mod codec;
 mod commands;
 mod holds;
@@ -19,6 +20,8 @@ use aws_sdk_dynamodb::Client;
 
 use crate::error::{Error, Result};
 use crate::store::Attempt;
+
+pub use changes::{committed, CAUSE_KEY, CAUSE_TRACE};
 
 #[derive(Debug, Clone)]
 pub struct DynamoStore {

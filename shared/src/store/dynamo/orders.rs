@@ -19,7 +19,7 @@ use crate::error::Result;
 use crate::idempotency::RecordedRequest;
 use crate::store::{Attempt, NewRefund, ReadOrder, WriteRefund};
 
-fn order_from(item: &Attributes) -> Result<Order> {
+pub(super) fn order_from(item: &Attributes) -> Result<Order> {
     let order_id = get_parsed(item, "order_id", |t| OrderId::parse(t).ok())?;
     if key_of(item)? != ItemKey::Order(order_id.clone()) {
         return Err(corrupt(item, "its key is not its order's"));
@@ -37,7 +37,7 @@ fn order_from(item: &Attributes) -> Result<Order> {
     })
 }
 
-fn refund_from(item: &Attributes) -> Result<Refund> {
+pub(super) fn refund_from(item: &Attributes) -> Result<Refund> {
     let refund_id = get_parsed(item, "refund_id", |t| RefundId::parse(t).ok())?;
     let order_id = get_parsed(item, "order_id", |t| OrderId::parse(t).ok())?;
     if key_of(item)? != ItemKey::Refund(order_id.clone(), refund_id.clone()) {

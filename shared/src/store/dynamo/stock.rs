@@ -60,7 +60,7 @@ fn shard_seen(item: &Attributes) -> Result<ShardSeen> {
     })
 }
 
-fn adjustment_item(adjustment: &Adjustment) -> Attributes {
+pub(super) fn adjustment_item(adjustment: &Adjustment) -> Attributes {
     let (pk, sk) = schema::adjustment_key(&adjustment.sku, &adjustment.id);
     values([
         ("pk", s(pk)),
